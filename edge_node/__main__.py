@@ -1,0 +1,3 @@
+from edge_node.cli import main
+
+main()

@@ -1,0 +1,109 @@
+"""Protocol v1 shared by edge nodes and the central hub: records, clocks, keys, envelopes
+and chain rules. Pure: standard library and ``cryptography`` only, no I/O."""
+
+from __future__ import annotations
+
+from sync_protocol.batch import open_batch, seal_batch
+from sync_protocol.chain import ChainHead, ChainVerdict, Classification, classify_batch
+from sync_protocol.envelope import (
+    GENESIS_HASH,
+    EnvelopeHeader,
+    EnvelopeKind,
+    Limits,
+    SealedEnvelope,
+    open_envelope,
+    parse_envelope,
+    seal_envelope,
+    verify_envelope,
+)
+from sync_protocol.errors import (
+    ClockError,
+    EnvelopeError,
+    InvalidKey,
+    InvalidSeal,
+    LimitExceeded,
+    NationalIdError,
+    RecordError,
+    SyncError,
+    TextError,
+    TruncatedEnvelope,
+    UnsupportedVersion,
+    ValidationError,
+)
+from sync_protocol.hlc import HlcStamp, HybridClock
+from sync_protocol.ids import new_uuid7, parse_uuid
+from sync_protocol.keys import OpeningKey, SealingKey, SigningKey, VerifyKey
+from sync_protocol.national_id import GOVERNORATES, NationalId, parse_national_id
+from sync_protocol.payload import decode_json, decode_records, encode_json, encode_records
+from sync_protocol.records import (
+    STATUSES,
+    Record,
+    TransactionCreated,
+    TransactionStatus,
+    new_transaction_created,
+    new_transaction_status,
+    record_from_dict,
+    record_to_dict,
+)
+from sync_protocol.state import TransactionState, derive_state, merge_events
+from sync_protocol.text import clean_text
+
+PROTOCOL_VERSION = 1
+
+__all__ = [
+    "GENESIS_HASH",
+    "GOVERNORATES",
+    "PROTOCOL_VERSION",
+    "STATUSES",
+    "ChainHead",
+    "ChainVerdict",
+    "Classification",
+    "ClockError",
+    "EnvelopeError",
+    "EnvelopeHeader",
+    "EnvelopeKind",
+    "HlcStamp",
+    "HybridClock",
+    "InvalidKey",
+    "InvalidSeal",
+    "LimitExceeded",
+    "Limits",
+    "NationalId",
+    "NationalIdError",
+    "OpeningKey",
+    "Record",
+    "RecordError",
+    "SealedEnvelope",
+    "SealingKey",
+    "SigningKey",
+    "SyncError",
+    "TextError",
+    "TransactionCreated",
+    "TransactionState",
+    "TransactionStatus",
+    "TruncatedEnvelope",
+    "UnsupportedVersion",
+    "ValidationError",
+    "VerifyKey",
+    "classify_batch",
+    "clean_text",
+    "decode_json",
+    "decode_records",
+    "derive_state",
+    "encode_json",
+    "encode_records",
+    "merge_events",
+    "new_transaction_created",
+    "new_transaction_status",
+    "new_uuid7",
+    "open_batch",
+    "open_envelope",
+    "parse_envelope",
+    "parse_national_id",
+    "parse_uuid",
+    "record_from_dict",
+    "record_to_dict",
+    "seal_batch",
+    "seal_envelope",
+    "verify_envelope",
+]

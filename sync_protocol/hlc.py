@@ -1,0 +1,112 @@
+"""Hybrid logical clock (Kulkarni et al.): causal order that stays close to wall time.
+
+A stamp is ``(wall_ms, counter, node_id)``. Its text form is fixed-width, so sorting the
+strings sorts the stamps: ``000001767225600000-00000-<node uuid>``.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from sync_protocol.errors import ClockError, RecordError
+
+__all__ = ["MAX_COUNTER", "HlcStamp", "HybridClock"]
+
+MAX_COUNTER: Final = 99_999
+_MAX_WALL_MS: Final = 10**18 - 1
+_WALL_DIGITS: Final = 18
+_TEXT_LENGTH: Final = _WALL_DIGITS + 1 + 5 + 1 + 36
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class HlcStamp:
+    wall_ms: int
+    counter: int
+    node_id: uuid.UUID
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.wall_ms <= _MAX_WALL_MS or not 0 <= self.counter <= MAX_COUNTER:
+            raise ClockError("HLC stamp out of range")
+
+    def encode(self) -> str:
+        return f"{self.wall_ms:0{_WALL_DIGITS}d}-{self.counter:05d}-{self.node_id}"
+
+    @classmethod
+    def decode(cls, text: object, *, field: str = "hlc") -> HlcStamp:
+        if not isinstance(text, str) or len(text) != _TEXT_LENGTH:
+            raise RecordError(f"{field} is not an HLC stamp", field=field)
+        wall, counter, node = text[:_WALL_DIGITS], text[19:24], text[25:]
+        if text[18] != "-" or text[24] != "-":
+            raise RecordError(f"{field} is not an HLC stamp", field=field)
+        if not (wall.isascii() and wall.isdigit() and counter.isascii() and counter.isdigit()):
+            raise RecordError(f"{field} is not an HLC stamp", field=field)
+        try:
+            node_id = uuid.UUID(node)
+        except ValueError:
+            raise RecordError(f"{field} has a malformed node id", field=field) from None
+        if str(node_id) != node:
+            raise RecordError(f"{field} has a non-canonical node id", field=field)
+        return cls(int(wall), int(counter), node_id)
+
+
+class HybridClock:
+    """One node's HLC. ``now_ms`` is injected so tests control physical time.
+
+    ``max_forward_ms`` bounds how far ahead of local physical time a remote stamp may pull
+    this clock; a stamp beyond it raises :class:`ClockError` and leaves the clock unchanged.
+    """
+
+    def __init__(
+        self,
+        node_id: uuid.UUID,
+        now_ms: Callable[[], int],
+        *,
+        max_forward_ms: int = 24 * 3600 * 1000,
+        last: HlcStamp | None = None,
+    ) -> None:
+        self._node_id = node_id
+        self._now_ms = now_ms
+        self._max_forward_ms = max_forward_ms
+        self._wall = last.wall_ms if last else 0
+        self._counter = last.counter if last else 0
+        self._lock = threading.Lock()
+
+    def tick(self) -> HlcStamp:
+        """Stamp a local event (or a message about to be sent)."""
+        with self._lock:
+            physical = self._now_ms()
+            if physical > self._wall:
+                self._wall, self._counter = physical, 0
+            else:
+                self._counter = self._next_counter(self._counter)
+            return HlcStamp(self._wall, self._counter, self._node_id)
+
+    def observe(self, remote: HlcStamp) -> HlcStamp:
+        """Merge a received stamp so later local stamps order after it."""
+        with self._lock:
+            physical = self._now_ms()
+            if remote.wall_ms - physical > self._max_forward_ms:
+                raise ClockError(
+                    f"remote HLC is {remote.wall_ms - physical} ms ahead of local time"
+                )
+            wall = max(self._wall, remote.wall_ms, physical)
+            if wall == self._wall and wall == remote.wall_ms:
+                counter = self._next_counter(max(self._counter, remote.counter))
+            elif wall == self._wall:
+                counter = self._next_counter(self._counter)
+            elif wall == remote.wall_ms:
+                counter = self._next_counter(remote.counter)
+            else:
+                counter = 0
+            self._wall, self._counter = wall, counter
+            return HlcStamp(wall, counter, self._node_id)
+
+    @staticmethod
+    def _next_counter(counter: int) -> int:
+        if counter >= MAX_COUNTER:
+            raise ClockError("HLC counter exhausted within one millisecond")
+        return counter + 1

@@ -1,0 +1,44 @@
+"""Time-ordered identifiers (UUIDv7, RFC 9562) for events, transactions and nodes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+
+from sync_protocol.errors import RecordError
+
+__all__ = ["new_uuid7", "parse_uuid", "uuid7_unix_ms"]
+
+_MAX_UNIX_MS = (1 << 48) - 1
+
+
+def new_uuid7(now_ms: int, *, random_bytes: Callable[[int], bytes] = os.urandom) -> uuid.UUID:
+    """Return a UUIDv7 for the Unix time ``now_ms`` (milliseconds) with 74 random bits."""
+    if not 0 <= now_ms <= _MAX_UNIX_MS:
+        raise ValueError("now_ms is outside the 48-bit UUIDv7 timestamp range")
+    rand = int.from_bytes(random_bytes(10), "big")
+    rand_a = (rand >> 64) & 0x0FFF
+    rand_b = rand & ((1 << 62) - 1)
+    value = (now_ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    return uuid.UUID(int=value)
+
+
+def uuid7_unix_ms(value: uuid.UUID) -> int:
+    """The Unix time in milliseconds encoded in a UUIDv7."""
+    return value.int >> 80
+
+
+def parse_uuid(value: object, *, field: str, version: int | None = 7) -> uuid.UUID:
+    """Parse a canonical lowercase UUID string; with ``version`` set, require that version."""
+    if not isinstance(value, str) or len(value) != 36:
+        raise RecordError(f"{field} must be a canonical UUID string", field=field)
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise RecordError(f"{field} must be a canonical UUID string", field=field) from None
+    if str(parsed) != value:
+        raise RecordError(f"{field} must be a canonical lowercase UUID string", field=field)
+    if version is not None and (parsed.version != version or parsed.variant != uuid.RFC_4122):
+        raise RecordError(f"{field} must be a UUIDv{version}", field=field)
+    return parsed

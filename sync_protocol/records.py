@@ -1,0 +1,314 @@
+"""The event records that sync carries: ``transaction.created`` and ``transaction.status``.
+
+Records are immutable facts. Constructing one validates it and requires every text field
+to be canonical already (NFC, trimmed); :func:`new_transaction_created` and
+:func:`new_transaction_status` clean raw staff input first. On the wire a record is a JSON
+object with exactly the keys of its type; anything else is rejected, never repaired, so
+the hub stores byte-for-byte the meaning the edge stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Final, Literal, TypeAlias
+
+from sync_protocol.errors import RecordError
+from sync_protocol.hlc import HlcStamp
+from sync_protocol.ids import parse_uuid
+from sync_protocol.national_id import parse_national_id
+from sync_protocol.text import clean_text, require_slug
+
+__all__ = [
+    "MAX_FEE_PIASTERS",
+    "MAX_NAME_CHARS",
+    "MAX_NOTE_CHARS",
+    "STATUSES",
+    "Record",
+    "Status",
+    "TransactionCreated",
+    "TransactionStatus",
+    "new_transaction_created",
+    "new_transaction_status",
+    "record_from_dict",
+    "record_to_dict",
+]
+
+MAX_NAME_CHARS: Final = 120
+MAX_NOTE_CHARS: Final = 500
+MAX_FEE_PIASTERS: Final = 100_000_000  # 1,000,000 EGP: far above any service fee
+_MAX_TIME_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+# Birth "not in the future" is judged against the record's own time plus a day, so a
+# baby registered just after midnight Cairo time (still yesterday in UTC) is accepted.
+_BIRTH_SLACK: Final = dt.timedelta(days=1)
+_SERVICE_CODE: Final = re.compile(r"[A-Z][A-Z0-9]{1,7}-[A-Z0-9]{1,16}")
+
+Status = Literal["in_review", "approved", "rejected", "delivered", "cancelled"]
+STATUSES: Final[tuple[Status, ...]] = (
+    "in_review",
+    "approved",
+    "rejected",
+    "delivered",
+    "cancelled",
+)
+
+CREATED: Final = "transaction.created"
+STATUS: Final = "transaction.status"
+
+
+def _check_time(value: object, field: str) -> int:
+    if type(value) is not int or not 0 <= value <= _MAX_TIME_MS:
+        raise RecordError(f"{field} must be Unix milliseconds as an integer", field=field)
+    return value
+
+
+def _check_canonical_text(value: object, field: str, **rules: int | bool) -> str:
+    cleaned = clean_text(value, field=field, **rules)  # type: ignore[arg-type]
+    if cleaned != value:
+        raise RecordError(f"{field} is not in canonical form (NFC, trimmed)", field=field)
+    return cleaned
+
+
+def _check_service_code(value: object) -> str:
+    if not isinstance(value, str) or _SERVICE_CODE.fullmatch(value) is None:
+        raise RecordError(
+            "service_code must look like CIV-BIRTH (uppercase ASCII, one '-')",
+            field="service_code",
+        )
+    return value
+
+
+def _check_common(event_id: object, transaction_id: object, hlc: object, center: object) -> None:
+    for field, value in (("event_id", event_id), ("transaction_id", transaction_id)):
+        if not isinstance(value, uuid.UUID) or value.version != 7:
+            raise RecordError(f"{field} must be a UUIDv7", field=field)
+    if not isinstance(hlc, HlcStamp):
+        raise RecordError("hlc must be an HLC stamp", field="hlc")
+    require_slug(center, field="center_id")
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionCreated:
+    """A citizen transaction opened at a center (معاملة جديدة)."""
+
+    event_id: uuid.UUID
+    hlc: HlcStamp
+    center_id: str
+    transaction_id: uuid.UUID
+    service_code: str
+    national_id: str
+    citizen_name: str
+    fee_piasters: int
+    staff_id: str
+    recorded_at_ms: int
+
+    type: ClassVar[str] = CREATED
+
+    def __post_init__(self) -> None:
+        _check_common(self.event_id, self.transaction_id, self.hlc, self.center_id)
+        if self.transaction_id != self.event_id:
+            raise RecordError(
+                "a transaction.created record's transaction_id must equal its event_id",
+                field="transaction_id",
+            )
+        _check_service_code(self.service_code)
+        recorded_at_ms = _check_time(self.recorded_at_ms, "recorded_at_ms")
+        latest_birth = dt.datetime.fromtimestamp(recorded_at_ms / 1000, dt.UTC) + _BIRTH_SLACK
+        parse_national_id(self.national_id, today=latest_birth.date())
+        _check_canonical_text(
+            self.citizen_name, "citizen_name", max_chars=MAX_NAME_CHARS, allow_digits=False
+        )
+        fee = self.fee_piasters
+        if type(fee) is not int or not 0 <= fee <= MAX_FEE_PIASTERS:
+            raise RecordError(
+                f"fee_piasters must be an integer from 0 to {MAX_FEE_PIASTERS}",
+                field="fee_piasters",
+            )
+        require_slug(self.staff_id, field="staff_id")
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionStatus:
+    """A status change of a transaction, made at a center or at the hub (agency)."""
+
+    event_id: uuid.UUID
+    hlc: HlcStamp
+    center_id: str
+    transaction_id: uuid.UUID
+    status: Status
+    actor_id: str
+    note: str
+    recorded_at_ms: int
+
+    type: ClassVar[str] = STATUS
+
+    def __post_init__(self) -> None:
+        _check_common(self.event_id, self.transaction_id, self.hlc, self.center_id)
+        if self.status not in STATUSES:
+            raise RecordError(f"status must be one of {', '.join(STATUSES)}", field="status")
+        require_slug(self.actor_id, field="actor_id")
+        _check_canonical_text(self.note, "note", max_chars=MAX_NOTE_CHARS, allow_empty=True)
+        _check_time(self.recorded_at_ms, "recorded_at_ms")
+
+
+Record: TypeAlias = TransactionCreated | TransactionStatus
+
+
+def new_transaction_created(
+    *,
+    event_id: uuid.UUID,
+    hlc: HlcStamp,
+    center_id: str,
+    service_code: str,
+    national_id: str,
+    citizen_name: str,
+    fee_piasters: int,
+    staff_id: str,
+    recorded_at_ms: int,
+) -> TransactionCreated:
+    """Build a ``transaction.created`` from raw staff input (cleaned, then validated).
+
+    The transaction id is the event id: a transaction is named by the event that opened it.
+    """
+    return TransactionCreated(
+        event_id=event_id,
+        hlc=hlc,
+        center_id=center_id,
+        transaction_id=event_id,
+        service_code=service_code.strip().upper(),
+        national_id=national_id.strip(),
+        citizen_name=clean_text(
+            citizen_name, field="citizen_name", max_chars=MAX_NAME_CHARS, allow_digits=False
+        ),
+        fee_piasters=fee_piasters,
+        staff_id=staff_id,
+        recorded_at_ms=recorded_at_ms,
+    )
+
+
+def new_transaction_status(
+    *,
+    event_id: uuid.UUID,
+    hlc: HlcStamp,
+    center_id: str,
+    transaction_id: uuid.UUID,
+    status: str,
+    actor_id: str,
+    note: str = "",
+    recorded_at_ms: int,
+) -> TransactionStatus:
+    """Build a ``transaction.status`` from raw input (note cleaned, then validated)."""
+    if status not in STATUSES:
+        raise RecordError(f"status must be one of {', '.join(STATUSES)}", field="status")
+    return TransactionStatus(
+        event_id=event_id,
+        hlc=hlc,
+        center_id=center_id,
+        transaction_id=transaction_id,
+        status=status,
+        actor_id=actor_id,
+        note=clean_text(note, field="note", max_chars=MAX_NOTE_CHARS, allow_empty=True),
+        recorded_at_ms=recorded_at_ms,
+    )
+
+
+_CREATED_KEYS: Final = frozenset(
+    {
+        "type",
+        "event_id",
+        "hlc",
+        "center_id",
+        "transaction_id",
+        "service_code",
+        "national_id",
+        "citizen_name",
+        "fee_piasters",
+        "staff_id",
+        "recorded_at_ms",
+    }
+)
+_STATUS_KEYS: Final = frozenset(
+    {
+        "type",
+        "event_id",
+        "hlc",
+        "center_id",
+        "transaction_id",
+        "status",
+        "actor_id",
+        "note",
+        "recorded_at_ms",
+    }
+)
+
+
+_KEYS_BY_TYPE: Final = {CREATED: _CREATED_KEYS, STATUS: _STATUS_KEYS}
+
+
+def record_to_dict(record: Record) -> dict[str, object]:
+    """The JSON-ready wire form of ``record``."""
+    common: dict[str, object] = {
+        "type": record.type,
+        "event_id": str(record.event_id),
+        "hlc": record.hlc.encode(),
+        "center_id": record.center_id,
+        "transaction_id": str(record.transaction_id),
+    }
+    if isinstance(record, TransactionCreated):
+        return common | {
+            "service_code": record.service_code,
+            "national_id": record.national_id,
+            "citizen_name": record.citizen_name,
+            "fee_piasters": record.fee_piasters,
+            "staff_id": record.staff_id,
+            "recorded_at_ms": record.recorded_at_ms,
+        }
+    return common | {
+        "status": record.status,
+        "actor_id": record.actor_id,
+        "note": record.note,
+        "recorded_at_ms": record.recorded_at_ms,
+    }
+
+
+def record_from_dict(data: object) -> Record:
+    """Parse the wire form of a record; any deviation raises a :class:`RecordError`."""
+    if not isinstance(data, Mapping):
+        raise RecordError("a record must be a JSON object")
+    kind = data.get("type")
+    expected = _KEYS_BY_TYPE.get(kind) if isinstance(kind, str) else None
+    if expected is None:
+        raise RecordError("record type must be transaction.created or transaction.status")
+    keys = set(data.keys())
+    if keys != expected:
+        missing, extra = sorted(expected - keys), sorted(str(k) for k in keys - expected)
+        raise RecordError(f"{kind} record: missing keys {missing}, unknown keys {extra}")
+    event_id = parse_uuid(data["event_id"], field="event_id")
+    transaction_id = parse_uuid(data["transaction_id"], field="transaction_id")
+    hlc = HlcStamp.decode(data["hlc"])
+    if kind == CREATED:
+        return TransactionCreated(
+            event_id=event_id,
+            hlc=hlc,
+            center_id=data["center_id"],
+            transaction_id=transaction_id,
+            service_code=data["service_code"],
+            national_id=data["national_id"],
+            citizen_name=data["citizen_name"],
+            fee_piasters=data["fee_piasters"],
+            staff_id=data["staff_id"],
+            recorded_at_ms=data["recorded_at_ms"],
+        )
+    return TransactionStatus(
+        event_id=event_id,
+        hlc=hlc,
+        center_id=data["center_id"],
+        transaction_id=transaction_id,
+        status=data["status"],
+        actor_id=data["actor_id"],
+        note=data["note"],
+        recorded_at_ms=data["recorded_at_ms"],
+    )
