@@ -21,7 +21,7 @@ from sync_protocol.records import Record, TransactionCreated, TransactionStatus,
 
 __all__ = ["STATUS_PRECEDENCE", "TransactionState", "derive_state", "merge_events"]
 
-State = Literal["created", "in_review", "approved", "rejected", "cancelled", "delivered"]
+State = Literal["unknown", "created", "in_review", "approved", "rejected", "cancelled", "delivered"]
 
 STATUS_PRECEDENCE: Final[dict[str, int]] = {
     "created": 0,
@@ -74,7 +74,8 @@ def _precedence_key(record: Record) -> tuple[int, int, int, uuid.UUID, uuid.UUID
 def derive_state(transaction_id: uuid.UUID, events: Iterable[Record]) -> TransactionState:
     """Compute the state of ``transaction_id`` from any collection of events.
 
-    Events of other transactions are ignored, duplicates count once.
+    Events of other transactions are ignored, duplicates count once. With no events at all
+    the status is ``"unknown"``.
     """
     mine = [
         record
@@ -84,10 +85,11 @@ def derive_state(transaction_id: uuid.UUID, events: Iterable[Record]) -> Transac
     history = tuple(sorted(mine, key=lambda r: (r.hlc, r.event_id)))
     created = next((r for r in history if isinstance(r, TransactionCreated)), None)
     deciding = max(mine, key=_precedence_key, default=None)
+    status: State
     if isinstance(deciding, TransactionStatus):
-        status: State = deciding.status
+        status = deciding.status
     else:
-        status = "created"
+        status = "created" if deciding else "unknown"
     return TransactionState(
         transaction_id=transaction_id,
         status=status,

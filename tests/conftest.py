@@ -1,0 +1,34 @@
+"""Shared fixtures: access to the external services some tests need.
+
+Outside CI a test whose service is absent is skipped with the reason printed (``-ra``).
+With ``EGSYNC_REQUIRE_SERVICES=1`` (set by ``.ci/run``) a missing service fails the test
+instead, so CI can never pass by silently skipping.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("EGSYNC_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of a reachable PostgreSQL test database (EGSYNC_TEST_POSTGRES_URL)."""
+    import psycopg
+
+    url = os.environ.get("EGSYNC_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    try:
+        with psycopg.connect(url, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.OperationalError as error:
+        _unavailable(f"PostgreSQL not reachable at {url}: {error}".splitlines()[0])
+    return url
