@@ -26,6 +26,7 @@ __all__ = [
     "MAX_FEE_PIASTERS",
     "MAX_NAME_CHARS",
     "MAX_NOTE_CHARS",
+    "SERVICE_CODE_PATTERN",
     "STATUSES",
     "Record",
     "Status",
@@ -44,7 +45,7 @@ _MAX_TIME_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 # Birth "not in the future" is judged against the record's own time plus a day, so a
 # baby registered just after midnight Cairo time (still yesterday in UTC) is accepted.
 _BIRTH_SLACK: Final = dt.timedelta(days=1)
-_SERVICE_CODE: Final = re.compile(r"[A-Z][A-Z0-9]{1,7}-[A-Z0-9]{1,16}")
+SERVICE_CODE_PATTERN: Final = re.compile(r"[A-Z][A-Z0-9]{1,7}-[A-Z0-9]{1,16}")
 
 Status = Literal["in_review", "approved", "rejected", "delivered", "cancelled"]
 STATUSES: Final[tuple[Status, ...]] = (
@@ -73,7 +74,7 @@ def _check_canonical_text(value: object, field: str, **rules: int | bool) -> str
 
 
 def _check_service_code(value: object) -> str:
-    if not isinstance(value, str) or _SERVICE_CODE.fullmatch(value) is None:
+    if not isinstance(value, str) or SERVICE_CODE_PATTERN.fullmatch(value) is None:
         raise RecordError(
             "service_code must look like CIV-BIRTH (uppercase ASCII, one '-')",
             field="service_code",
@@ -116,8 +117,9 @@ class TransactionCreated:
             )
         _check_service_code(self.service_code)
         recorded_at_ms = _check_time(self.recorded_at_ms, "recorded_at_ms")
-        latest_birth = dt.datetime.fromtimestamp(recorded_at_ms / 1000, dt.UTC) + _BIRTH_SLACK
-        parse_national_id(self.national_id, today=latest_birth.date())
+        recorded_on = dt.datetime.fromtimestamp(recorded_at_ms // 1000, dt.UTC).date()
+        latest_birth = recorded_on + _BIRTH_SLACK if recorded_on < dt.date.max else recorded_on
+        parse_national_id(self.national_id, today=latest_birth)
         _check_canonical_text(
             self.citizen_name, "citizen_name", max_chars=MAX_NAME_CHARS, allow_digits=False
         )

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import unicodedata
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from sync_protocol import (
     NationalIdError,
     Record,
     RecordError,
     TextError,
+    ValidationError,
     record_from_dict,
     record_to_dict,
 )
@@ -114,4 +117,11 @@ def test_service_code_format_is_enforced() -> None:
 def test_recorded_at_must_be_integer_milliseconds() -> None:
     wire = record_to_dict(created()) | {"recorded_at_ms": float(T0_MS)}
     with pytest.raises(RecordError, match="recorded_at_ms"):
+        record_from_dict(wire)
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63))
+def test_any_recorded_at_gives_a_record_or_a_typed_error(recorded_at_ms: int) -> None:
+    wire = record_to_dict(created()) | {"recorded_at_ms": recorded_at_ms}
+    with contextlib.suppress(ValidationError):
         record_from_dict(wire)
