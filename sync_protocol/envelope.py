@@ -83,6 +83,12 @@ class Limits:
     max_payload_bytes: int = 32 * 1024 * 1024
     max_records: int = 10_000
 
+    def __post_init__(self) -> None:
+        # The header's counters are u32: a bound beyond that could never be reached.
+        for name in ("max_envelope_bytes", "max_payload_bytes", "max_records"):
+            if not 0 <= getattr(self, name) <= 0xFFFF_FFFF:
+                raise ValueError(f"{name} must fit in 32 bits")
+
 
 DEFAULT_LIMITS: Final = Limits()
 
@@ -287,6 +293,6 @@ def open_envelope(
         )
     except (InvalidTag, ValueError):
         raise InvalidSeal from None
-    if header.payload_bytes > limits.max_payload_bytes:
+    if header.payload_bytes > limits.max_payload_bytes:  # parsed under looser limits?
         raise LimitExceeded(f"payload may be at most {limits.max_payload_bytes} bytes")
     return _decompress(compressed, header.payload_bytes)

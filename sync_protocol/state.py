@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from sync_protocol.payload import encode_json
 from sync_protocol.records import Record, TransactionCreated, TransactionStatus, record_to_dict
 
 __all__ = ["STATUS_PRECEDENCE", "TransactionState", "derive_state", "merge_events"]
@@ -48,10 +49,10 @@ class TransactionState:
     history: tuple[Record, ...]
 
 
-def _canonical_key(record: Record) -> str:
-    # Two different records with one event id should never exist; if they do, picking by
-    # content keeps the result independent of arrival order.
-    return repr(sorted(record_to_dict(record).items()))
+def _canonical_key(record: Record) -> bytes:
+    # Two different records with one event id should never exist; if they do, picking the
+    # smaller canonical JSON keeps the result independent of arrival order, portably.
+    return encode_json(record_to_dict(record))
 
 
 def merge_events(*sets: Iterable[Record]) -> dict[uuid.UUID, Record]:
