@@ -1,21 +1,79 @@
 """The ``central-hub`` command line.
 
-Exit codes: 0 ok, 1 error, 2 usage.
+Exit codes: 0 ok, 1 error, 2 usage, 3 invalid input (rejected, nothing changed),
+4 not initialised (run ``central-hub init``).
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from sync_protocol import PROTOCOL_VERSION
+from central_hub.auth import ROLES, hash_secret, new_api_token
+from central_hub.catalog import ensure_catalog, publish_catalog
+from central_hub.enrollment import provision_center
+from central_hub.feed import publish_revocations
+from central_hub.keystore import KeystoreError, create_identity, load_identity
+from central_hub.settings import HubSettings
+from central_hub.storage import migrate
+from central_hub.storage.engine import create_hub_engine, is_sqlite
+from central_hub.storage.store import SqlStore
+from sync_protocol import PROTOCOL_VERSION, SyncError
+
+EXIT_INVALID_INPUT = 3
+EXIT_NOT_INITIALISED = 4
 
 app = typer.Typer(
     help="Central hub: enroll center nodes, ingest their batches, serve the change feed.",
     no_args_is_help=True,
     add_completion=False,
 )
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+catalog_app = typer.Typer(help="The service catalog every center uses.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for agencies and operators.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(token_app, name="token")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Hub data directory (keys, SQLite file). Env: HUB_DATA_DIR."),
+]
+DbUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="sqlite:///path or postgresql://... (default: hub.db in the data dir). "
+        "Env: HUB_DB_URL.",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _settings(data_dir: Path | None, db: str | None) -> HubSettings:
+    return HubSettings.load(data_dir=data_dir, db_url=db)
+
+
+def _store(settings: HubSettings) -> SqlStore:
+    engine = create_hub_engine(settings.database_url)
+    migrate.upgrade(engine)
+    return SqlStore(engine)
+
+
+def _fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    if hint:
+        typer.echo(f"hint: {hint}", err=True)
+    return typer.Exit(code)
 
 
 @app.command()
@@ -26,9 +84,170 @@ def version() -> None:
     typer.echo(f"central-hub {package_version('egypt-edge-sync')} (protocol v{PROTOCOL_VERSION})")
 
 
-@app.callback()
-def _root() -> None:
-    """Central hub: enroll center nodes, ingest their batches, serve the change feed."""
+@app.command()
+def init(data_dir: DataDir = None, db: DbUrl = None, as_json: AsJson = False) -> None:
+    """Create the hub's keys (0600 files), migrate the database, publish the shipped catalog."""
+    settings = _settings(data_dir, db)
+    try:
+        identity = create_identity(settings.data_dir)
+    except KeystoreError as error:
+        raise _fail(str(error)) from None
+    ensure_catalog(_store(settings), _now_ms())
+    facts = identity.describe() | {"data_dir": str(settings.data_dir)}
+    typer.echo(json.dumps(facts) if as_json else "\n".join(f"{k}: {v}" for k, v in facts.items()))
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8700,
+    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only).")] = 1,
+) -> None:
+    """Run the HTTP API (uvicorn). Applies pending migrations first."""
+    import os
+
+    import uvicorn
+
+    settings = _settings(data_dir, db)
+    try:
+        identity = load_identity(settings.data_dir)
+    except KeystoreError as error:
+        raise _fail(str(error), EXIT_NOT_INITIALISED, "run `central-hub init` first") from None
+    if workers > 1 and is_sqlite(settings.database_url):
+        raise _fail("--workers > 1 needs PostgreSQL", 2, "pass --db postgresql://...")
+    store = _store(settings)
+    ensure_catalog(store, _now_ms())
+    store.engine.dispose()
+    typer.echo(f"central-hub listening on http://{host}:{port} (docs at /docs)", err=True)
+    if workers == 1:
+        from central_hub.api import create_app
+
+        uvicorn.run(
+            create_app(settings, identity=identity, run_migrations=False),
+            host=host,
+            port=port,
+            log_level="warning",
+        )
+        return
+    os.environ.update(settings.to_env())
+    uvicorn.run(
+        "central_hub.api:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@app.command()
+def provision(
+    center: Annotated[str, typer.Option(help="Center id, e.g. arish.")],
+    name: Annotated[str, typer.Option(help="Center name, e.g. 'مركز خدمات مصر بالعريش'.")],
+    hub_url: Annotated[
+        str, typer.Option(help="URL nodes use to reach this hub.")
+    ] = "http://127.0.0.1:8700",
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create a center (or rename it) and print a one-time enrollment token for its node."""
+    settings = _settings(data_dir, db)
+    try:
+        identity = load_identity(settings.data_dir)
+    except KeystoreError as error:
+        raise _fail(str(error), EXIT_NOT_INITIALISED, "run `central-hub init` first") from None
+    try:
+        issued = provision_center(
+            _store(settings),
+            center,
+            name,
+            now_ms=_now_ms(),
+            ttl_hours=settings.enrollment_token_ttl_hours,
+        )
+    except SyncError as error:
+        raise _fail(str(error), EXIT_INVALID_INPUT) from None
+    facts: dict[str, Any] = {
+        "center_id": issued.center_id,
+        "token": issued.token,
+        "expires_at_ms": issued.expires_at_ms,
+        "hub_url": hub_url,
+        "hub_signing_fingerprint": identity.signing_key.public.fingerprint,
+    }
+    if as_json:
+        typer.echo(json.dumps(facts))
+        return
+    for key, value in facts.items():
+        typer.echo(f"{key}: {value}")
+    typer.echo(
+        f"\nOn the center's node:\n  edge-node enroll {issued.token} --hub {hub_url} "
+        f"--hub-fingerprint {facts['hub_signing_fingerprint']}",
+        err=True,
+    )
+
+
+@app.command()
+def revoke(
+    node_id: Annotated[str, typer.Argument(help="The node id to revoke.")],
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Revoke a node: its next request gets 403, and every center learns of it."""
+    import uuid
+
+    settings = _settings(data_dir, db)
+    store = _store(settings)
+    try:
+        parsed = uuid.UUID(node_id)
+    except ValueError:
+        raise _fail(f"{node_id!r} is not a node id", EXIT_INVALID_INPUT) from None
+    if not store.set_node_status(parsed, "revoked", _now_ms()):
+        raise _fail(f"no node {node_id}", EXIT_INVALID_INPUT)
+    publish_revocations(store, _now_ms())
+    typer.echo(f"revoked {node_id}", err=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, db: DbUrl = None) -> None:
+    """Apply pending schema migrations (safe to run on several hosts at once)."""
+    settings = _settings(data_dir, db)
+    engine = create_hub_engine(settings.database_url)
+    migrate.upgrade(engine)
+    typer.echo(f"database at revision {migrate.current_revision(engine)}", err=True)
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(help="Catalog JSON file (see central_hub/data).")],
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Publish a new catalog version to every center (must be higher than the current)."""
+    settings = _settings(data_dir, db)
+    try:
+        version_number = publish_catalog(_store(settings), file.read_bytes(), _now_ms())
+    except SyncError as error:
+        raise _fail(str(error), EXIT_INVALID_INPUT) from None
+    typer.echo(f"published catalog version {version_number}", err=True)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    name: Annotated[str, typer.Option(help="Who holds it, e.g. passports-agency.")],
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create an API token; it is printed once and stored only as a hash."""
+    if role not in ROLES:
+        raise _fail(f"role must be one of {', '.join(ROLES)}", 2)
+    settings = _settings(data_dir, db)
+    token = new_api_token()
+    _store(settings).create_api_token(hash_secret(token), role, name, _now_ms())
+    typer.echo(json.dumps({"token": token, "role": role, "name": name}) if as_json else token)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@
     ├── ValidationError             a record or field breaks the schema (final)
     │   ├── TextError               text: invisible controls, bidi overrides, length
     │   ├── NationalIdError         an Egyptian national ID that cannot be real
+    │   ├── CatalogError            a service catalog breaks the schema or goes backwards
     │   └── RecordError             a record's shape: unknown type, missing field, bad id
     ├── EnvelopeError               bytes that are not a well-formed v1 envelope (final)
     │   ├── TruncatedEnvelope       fewer bytes than the framing announces
@@ -23,6 +24,7 @@ retryable conditions (network, overload) belong to the edge and hub packages.
 from __future__ import annotations
 
 __all__ = [
+    "CatalogError",
     "ClockError",
     "EnvelopeError",
     "InvalidKey",
@@ -60,6 +62,12 @@ class TextError(ValidationError):
 
 class NationalIdError(ValidationError):
     code = "invalid_national_id"
+
+
+class CatalogError(ValidationError):
+    """A catalog breaks the schema, or an edge would install the wrong version."""
+
+    code = "invalid_catalog"
 
 
 class RecordError(ValidationError):

@@ -1,0 +1,98 @@
+"""Errors the hub raises, each mapped to one HTTP status and a stable problem ``code``.
+
+::
+
+    HubError                         root; carries status, code, optional hint and extras
+    ├── Retryable                    the client should try again later (Retry-After)
+    │   └── Overloaded               503: ingest concurrency is saturated
+    └── Rejected                     final: resending the same request cannot succeed
+        ├── BadRequest               400: malformed input (envelope, JSON, record)
+        ├── PayloadTooLarge          413: body or payload beyond a hard bound
+        ├── Unauthenticated          401: unknown node or token, bad signature, replay
+        ├── Forbidden                403: revoked node, wrong center, wrong role
+        ├── NotFound                 404
+        ├── Conflict                 409: chain gap or fork, token already used
+        └── Gone                     410: enrollment token expired
+
+Problem bodies (RFC 9457) never echo secrets or say which part of a seal failed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "Gone",
+    "HubError",
+    "NotFound",
+    "Overloaded",
+    "PayloadTooLarge",
+    "Rejected",
+    "Retryable",
+    "Unauthenticated",
+]
+
+
+class HubError(Exception):
+    status = 500
+
+    def __init__(self, code: str, detail: str, *, hint: str | None = None, **extra: object) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.hint = hint
+        self.extra = extra
+
+    def problem(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "type": "about:blank",
+            "title": self.code.replace("_", " "),
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        if self.hint:
+            body["hint"] = self.hint
+        return body | self.extra
+
+
+class Retryable(HubError):
+    status = 503
+    retry_after_seconds = 2
+
+
+class Overloaded(Retryable):
+    status = 503
+
+
+class Rejected(HubError):
+    status = 400
+
+
+class BadRequest(Rejected):
+    status = 400
+
+
+class PayloadTooLarge(Rejected):
+    status = 413
+
+
+class Unauthenticated(Rejected):
+    status = 401
+
+
+class Forbidden(Rejected):
+    status = 403
+
+
+class NotFound(Rejected):
+    status = 404
+
+
+class Conflict(Rejected):
+    status = 409
+
+
+class Gone(Rejected):
+    status = 410

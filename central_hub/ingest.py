@@ -1,0 +1,201 @@
+"""Batch ingest: verify, classify against the chain, open, validate, store exactly once,
+and answer with a receipt signed by the hub.
+
+Order matters: every check that can reject runs before the one database transaction
+that stores anything, so a rejected batch changes nothing (a fork is the exception by
+design: its bytes are kept in quarantine for central IT).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from central_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, Unauthenticated
+from central_hub.keystore import HubIdentity
+from central_hub.storage.store import ChainMoved, Store
+from sync_protocol import (
+    ChainHead,
+    ChainVerdict,
+    EnvelopeError,
+    EnvelopeKind,
+    InvalidKey,
+    InvalidSeal,
+    LimitExceeded,
+    Limits,
+    Record,
+    SealedEnvelope,
+    ValidationError,
+    VerifyKey,
+    classify_batch,
+    open_batch,
+    parse_envelope,
+    verify_envelope,
+)
+from sync_protocol.receipt import Receipt, sign_receipt
+
+__all__ = ["Ingestor"]
+
+log = logging.getLogger(__name__)
+
+# Test hook for crash tests: when set to a path, the hub writes that file and then waits
+# inside the ingest transaction (before commit) so a test can SIGKILL it there.
+PAUSE_ENV = "EGSYNC_HUB_TEST_PAUSE_BEFORE_COMMIT"
+
+
+def _pause_before_commit() -> None:
+    marker = os.environ.get(PAUSE_ENV)
+    if not marker:
+        return
+    Path(marker).write_text(str(os.getpid()))
+    while True:  # until the test kills this process
+        time.sleep(0.05)
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: Store,
+        identity: HubIdentity,
+        *,
+        clock_ms: Callable[[], int],
+        limits: Limits,
+    ) -> None:
+        self._store = store
+        self._identity = identity
+        self._clock_ms = clock_ms
+        self._limits = limits
+
+    def ingest(self, body: bytes) -> bytes:
+        """Store the batch in ``body`` once; return the receipt bytes (the same bytes for
+        a resent batch). Raises a :class:`~central_hub.errors.HubError` otherwise."""
+        envelope = self._parse(body)
+        header = envelope.header
+        node = self._store.get_node(header.node_id)
+        if node is None:
+            raise Unauthenticated("unknown_node", "no enrolled node has this id")
+        if node.status == "revoked":
+            raise Forbidden("node_revoked", "this node's enrollment has been revoked")
+        try:
+            node_key = VerifyKey(node.verify_key)
+            verify_envelope(envelope, node_key)
+        except (InvalidSeal, InvalidKey):
+            log.warning("batch signature failed", extra={"node_id": str(header.node_id)})
+            raise Unauthenticated("invalid_signature", "batch signature did not verify") from None
+        for _attempt in range(3):
+            receipt = self._ingest_verified(envelope, node.center_id, node_key, node.status)
+            if receipt is not None:
+                return receipt
+        raise Conflict("chain_busy", "the node's chain kept moving; retry")
+
+    def _parse(self, body: bytes) -> SealedEnvelope:
+        try:
+            envelope = parse_envelope(body, limits=self._limits)
+        except LimitExceeded as error:
+            raise PayloadTooLarge(error.code, str(error)) from None
+        except EnvelopeError as error:
+            raise BadRequest(error.code, str(error)) from None
+        if envelope.header.kind is not EnvelopeKind.BATCH:
+            raise BadRequest("wrong_envelope_kind", "POST /v1/batches takes BATCH envelopes")
+        return envelope
+
+    def _ingest_verified(
+        self, envelope: SealedEnvelope, center_id: str, node_key: VerifyKey, status: str
+    ) -> bytes | None:
+        header = envelope.header
+        snapshot = self._store.chain_snapshot(header.node_id, header.seq)
+        verdict = classify_batch(
+            ChainHead(snapshot.head_seq, snapshot.head_hash),
+            seq=header.seq,
+            prev_hash=header.prev_hash,
+            batch_hash=envelope.batch_hash,
+            accepted_hash_at_seq=snapshot.hash_at_seq,
+        )
+        if verdict.verdict is ChainVerdict.DUPLICATE:
+            assert snapshot.receipt_at_seq is not None
+            return snapshot.receipt_at_seq
+        if verdict.verdict is ChainVerdict.FORK:
+            self._store.quarantine_batch(
+                node_id=header.node_id,
+                seq=header.seq,
+                batch_hash=envelope.batch_hash,
+                envelope=envelope.raw,
+                reason="fork",
+                now_ms=self._clock_ms(),
+            )
+            log.error("fork quarantined", extra={"node_id": str(header.node_id)})
+            raise Conflict(
+                "chain_fork",
+                f"batch {header.seq} contradicts this node's accepted history",
+                hint="the node was restored from a backup or cloned; central IT must act",
+                expected_seq=verdict.expected_seq,
+            )
+        if status == "forked":
+            raise Conflict(
+                "node_forked",
+                "this node's chain is forked and quarantined",
+                hint="central IT must resolve the fork before this node can sync",
+            )
+        if verdict.verdict is ChainVerdict.GAP:
+            raise Conflict(
+                "chain_gap",
+                f"expected batch {verdict.expected_seq}, got {header.seq}",
+                hint="resend from the expected seq",
+                expected_seq=verdict.expected_seq,
+            )
+        records = self._open(envelope, center_id, node_key)
+        try:
+            outcome = self._store.commit_batch(
+                node_id=header.node_id,
+                seq=header.seq,
+                batch_hash=envelope.batch_hash,
+                envelope_bytes=len(envelope.raw),
+                records=records,
+                now_ms=self._clock_ms(),
+                make_receipt=lambda accepted, known: self._receipt(envelope, accepted, known),
+                before_commit=_pause_before_commit,
+            )
+        except ChainMoved:
+            return None  # a concurrent request stored it (or moved on): classify again
+        return outcome.receipt
+
+    def _open(self, envelope: SealedEnvelope, center_id: str, node_key: VerifyKey) -> list[Record]:
+        header = envelope.header
+        if header.recipient_key_id != self._identity.opening_key.public.key_id:
+            raise BadRequest(
+                "wrong_recipient_key",
+                "batch is sealed to a key this hub does not hold",
+                hint="fetch the hub's current sealing key and re-seal unsent batches",
+            )
+        try:
+            records = open_batch(
+                envelope, node_key=node_key, hub_key=self._identity.opening_key, limits=self._limits
+            )
+        except InvalidSeal:
+            raise BadRequest("invalid_seal", "batch ciphertext did not open") from None
+        except LimitExceeded as error:
+            raise PayloadTooLarge(error.code, str(error)) from None
+        except (EnvelopeError, ValidationError) as error:
+            raise BadRequest(error.code, str(error)) from None
+        for index, record in enumerate(records):
+            if record.center_id != center_id:
+                raise Forbidden("wrong_center", f"record {index} is for center {record.center_id}")
+            if record.hlc.node_id != header.node_id:
+                raise BadRequest("invalid_record", f"record {index} was stamped by another node")
+        return records
+
+    def _receipt(self, envelope: SealedEnvelope, accepted: int, known: int) -> bytes:
+        header = envelope.header
+        receipt = Receipt(
+            node_id=header.node_id,
+            seq=header.seq,
+            batch_hash=envelope.batch_hash,
+            records_accepted=accepted,
+            records_known=known,
+            received_at_ms=self._clock_ms(),
+            hub_key_id=self._identity.signing_key.public.key_id,
+        )
+        return sign_receipt(receipt, self._identity.signing_key)

@@ -1,0 +1,1 @@
+"""Hub storage: schema, engines, migrations and the storage interface."""

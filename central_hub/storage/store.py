@@ -1,0 +1,586 @@
+"""The hub's storage interface and its SQLAlchemy Core implementation (SQLite, PostgreSQL).
+
+Every method is one database transaction. Writes that must be atomic together (a batch,
+its events, the projection, the chain head and the receipt) are one method, so a crash at
+any instant leaves either all of them or none.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from central_hub.storage import schema as t
+from sync_protocol import (
+    STATUSES,
+    Record,
+    TransactionCreated,
+    TransactionStatus,
+    encode_json,
+    record_to_dict,
+)
+from sync_protocol.state import STATUS_PRECEDENCE
+
+__all__ = [
+    "BatchOutcome",
+    "ChainMoved",
+    "ChainSnapshot",
+    "ChangeRow",
+    "NodeRow",
+    "SqlStore",
+    "Store",
+    "TokenRedemption",
+]
+
+assert set(STATUSES) <= set(STATUS_PRECEDENCE)
+
+
+class ChainMoved(Exception):
+    """The node's chain head changed between classification and commit."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    node_id: uuid.UUID
+    center_id: str
+    verify_key: bytes
+    sealing_key: bytes
+    status: str
+    head_seq: int
+    head_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSnapshot:
+    head_seq: int
+    head_hash: bytes
+    hash_at_seq: bytes | None
+    receipt_at_seq: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    records_accepted: int
+    records_known: int
+    receipt: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    cursor: int
+    center_id: str | None
+    kind: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRedemption:
+    outcome: str  # redeemed | unknown | used | expired
+    center_id: str | None = None
+    center_name: str | None = None
+
+
+class Store(Protocol):
+    """What the hub needs from a database. Implementations must make each call atomic and
+    every write idempotent where the docstring says so."""
+
+    def create_center(self, center_id: str, name: str, now_ms: int) -> None: ...
+    def create_enrollment_token(
+        self, center_id: str, token_hash: str, now_ms: int, expires_at_ms: int
+    ) -> None: ...
+    def redeem_enrollment_token(
+        self, token_hash: str, node: NodeRow, software_version: str, now_ms: int
+    ) -> TokenRedemption: ...
+    def get_node(self, node_id: uuid.UUID) -> NodeRow | None: ...
+    def set_node_status(self, node_id: uuid.UUID, status: str, now_ms: int) -> bool: ...
+    def revoked_node_ids(self) -> list[str]: ...
+    def chain_snapshot(self, node_id: uuid.UUID, seq: int) -> ChainSnapshot: ...
+    def commit_batch(
+        self,
+        *,
+        node_id: uuid.UUID,
+        seq: int,
+        batch_hash: bytes,
+        envelope_bytes: int,
+        records: Sequence[Record],
+        now_ms: int,
+        make_receipt: Callable[[int, int], bytes],
+        before_commit: Callable[[], None] = ...,
+    ) -> BatchOutcome: ...
+    def quarantine_batch(
+        self,
+        *,
+        node_id: uuid.UUID,
+        seq: int,
+        batch_hash: bytes,
+        envelope: bytes,
+        reason: str,
+        now_ms: int,
+    ) -> None: ...
+    def remember_nonce(
+        self, node_id: uuid.UUID, nonce: str, expires_at_ms: int, now_ms: int
+    ) -> bool: ...
+    def append_change(self, center_id: str | None, kind: str, body: str, now_ms: int) -> int: ...
+    def changes_after(self, center_id: str, cursor: int, limit: int) -> list[ChangeRow]: ...
+    def publish_catalog(self, version: int, body: str, now_ms: int) -> bool: ...
+    def latest_catalog(self) -> tuple[int, str] | None: ...
+    def create_api_token(self, token_hash: str, role: str, name: str, now_ms: int) -> None: ...
+    def api_token_role(self, token_hash: str) -> str | None: ...
+    def transaction_center(self, transaction_id: uuid.UUID) -> str | None: ...
+    def transaction_status(self, transaction_id: uuid.UUID) -> str | None: ...
+    def record_hub_event(self, record: TransactionStatus, now_ms: int) -> int: ...
+    def save_heartbeat(self, node_id: uuid.UUID, values: dict[str, Any], now_ms: int) -> None: ...
+
+
+def _no_op() -> None:
+    return None
+
+
+def _status_key(record: Record) -> str:
+    status = record.status if isinstance(record, TransactionStatus) else "created"
+    return f"{STATUS_PRECEDENCE[status]}|{record.hlc.encode()}|{record.event_id}"
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqlStore:
+    """:class:`Store` over SQLAlchemy Core; one class for SQLite and PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._dialect = engine.dialect.name
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    # --- centers, enrollment, nodes ------------------------------------------------------
+
+    def create_center(self, center_id: str, name: str, now_ms: int) -> None:
+        """Create the center, or rename it if it exists (idempotent)."""
+        statement = self._insert(t.centers).values(
+            center_id=center_id, name=name, created_at_ms=now_ms
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["center_id"], set_={"name": name}
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+
+    def create_enrollment_token(
+        self, center_id: str, token_hash: str, now_ms: int, expires_at_ms: int
+    ) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(t.enrollment_tokens).values(
+                    token_hash=token_hash,
+                    center_id=center_id,
+                    created_at_ms=now_ms,
+                    expires_at_ms=expires_at_ms,
+                )
+            )
+
+    def redeem_enrollment_token(
+        self, token_hash: str, node: NodeRow, software_version: str, now_ms: int
+    ) -> TokenRedemption:
+        """Consume the token and activate ``node`` atomically: of any number of concurrent
+        redemptions exactly one sees ``redeemed``."""
+        with self.engine.begin() as connection:
+            claimed = connection.execute(
+                update(t.enrollment_tokens)
+                .where(
+                    t.enrollment_tokens.c.token_hash == token_hash,
+                    t.enrollment_tokens.c.used_at_ms.is_(None),
+                    t.enrollment_tokens.c.expires_at_ms > now_ms,
+                )
+                .values(used_at_ms=now_ms, node_id=str(node.node_id))
+                .returning(t.enrollment_tokens.c.center_id)
+            ).first()
+            if claimed is None:
+                row = connection.execute(
+                    select(t.enrollment_tokens.c.used_at_ms).where(
+                        t.enrollment_tokens.c.token_hash == token_hash
+                    )
+                ).first()
+                if row is None:
+                    return TokenRedemption("unknown")
+                return TokenRedemption("used" if row.used_at_ms is not None else "expired")
+            center_id = claimed.center_id
+            connection.execute(
+                insert(t.nodes).values(
+                    node_id=str(node.node_id),
+                    center_id=center_id,
+                    verify_key=node.verify_key,
+                    sealing_key=node.sealing_key,
+                    status="active",
+                    enrolled_at_ms=now_ms,
+                    head_seq=0,
+                    head_hash=node.head_hash,
+                    software_version=software_version,
+                )
+            )
+            name = connection.execute(
+                select(t.centers.c.name).where(t.centers.c.center_id == center_id)
+            ).scalar_one()
+        return TokenRedemption("redeemed", center_id=center_id, center_name=name)
+
+    def get_node(self, node_id: uuid.UUID) -> NodeRow | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(t.nodes).where(t.nodes.c.node_id == str(node_id))
+            ).first()
+        if row is None:
+            return None
+        return NodeRow(
+            node_id=uuid.UUID(row.node_id),
+            center_id=row.center_id,
+            verify_key=bytes(row.verify_key),
+            sealing_key=bytes(row.sealing_key),
+            status=row.status,
+            head_seq=row.head_seq,
+            head_hash=bytes(row.head_hash),
+        )
+
+    def set_node_status(self, node_id: uuid.UUID, status: str, now_ms: int) -> bool:
+        values: dict[str, Any] = {"status": status}
+        if status == "revoked":
+            values["revoked_at_ms"] = now_ms
+        # RETURNING, not rowcount: psycopg reports -1 for some statements.
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(t.nodes)
+                .where(t.nodes.c.node_id == str(node_id))
+                .values(**values)
+                .returning(t.nodes.c.node_id)
+            ).first()
+        return changed is not None
+
+    def revoked_node_ids(self) -> list[str]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(t.nodes.c.node_id).where(t.nodes.c.status == "revoked")
+            )
+            return sorted(row.node_id for row in rows)
+
+    # --- ingest ---------------------------------------------------------------------------
+
+    def chain_snapshot(self, node_id: uuid.UUID, seq: int) -> ChainSnapshot:
+        with self.engine.connect() as connection:
+            head = connection.execute(
+                select(t.nodes.c.head_seq, t.nodes.c.head_hash).where(
+                    t.nodes.c.node_id == str(node_id)
+                )
+            ).one()
+            stored = connection.execute(
+                select(t.batches.c.batch_hash, t.batches.c.receipt).where(
+                    t.batches.c.node_id == str(node_id), t.batches.c.seq == seq
+                )
+            ).first()
+        return ChainSnapshot(
+            head_seq=head.head_seq,
+            head_hash=bytes(head.head_hash),
+            hash_at_seq=bytes(stored.batch_hash) if stored else None,
+            receipt_at_seq=bytes(stored.receipt) if stored else None,
+        )
+
+    def commit_batch(
+        self,
+        *,
+        node_id: uuid.UUID,
+        seq: int,
+        batch_hash: bytes,
+        envelope_bytes: int,
+        records: Sequence[Record],
+        now_ms: int,
+        make_receipt: Callable[[int, int], bytes],
+        before_commit: Callable[[], None] = _no_op,
+    ) -> BatchOutcome:
+        """Store batch ``seq`` of ``node_id`` with its records, projection, chain head and
+        receipt in one transaction. Raises :class:`ChainMoved` if another request moved the
+        head first (a concurrent duplicate); the caller re-classifies."""
+        node = str(node_id)
+        with self.engine.begin() as connection:
+            advanced = connection.execute(
+                update(t.nodes)
+                .where(t.nodes.c.node_id == node, t.nodes.c.head_seq == seq - 1)
+                .values(head_seq=seq, head_hash=batch_hash)
+                .returning(t.nodes.c.node_id)
+            ).first()
+            if advanced is None:
+                raise ChainMoved(f"node {node} head is no longer at seq {seq - 1}")
+            known = self._known_event_ids(connection, [str(r.event_id) for r in records])
+            fresh = [r for r in records if str(r.event_id) not in known]
+            if fresh:
+                connection.execute(
+                    self._insert(t.events).on_conflict_do_nothing(index_elements=["event_id"]),
+                    [
+                        {
+                            "event_id": str(r.event_id),
+                            "transaction_id": str(r.transaction_id),
+                            "center_id": r.center_id,
+                            "type": r.type,
+                            "hlc": r.hlc.encode(),
+                            "origin_node_id": str(r.hlc.node_id),
+                            "batch_node_id": node,
+                            "batch_seq": seq,
+                            "body": encode_json(record_to_dict(r)).decode("utf-8"),
+                            "received_at_ms": now_ms,
+                        }
+                        for r in fresh
+                    ],
+                )
+                self._project(connection, fresh, now_ms)
+            receipt = make_receipt(len(fresh), len(records) - len(fresh))
+            connection.execute(
+                insert(t.batches).values(
+                    node_id=node,
+                    seq=seq,
+                    batch_hash=batch_hash,
+                    record_count=len(records),
+                    envelope_bytes=envelope_bytes,
+                    received_at_ms=now_ms,
+                    receipt=receipt,
+                )
+            )
+            before_commit()
+        return BatchOutcome(len(fresh), len(records) - len(fresh), receipt)
+
+    def _known_event_ids(self, connection: Connection, event_ids: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for chunk in _chunks(event_ids):
+            rows = connection.execute(
+                select(t.events.c.event_id).where(t.events.c.event_id.in_(chunk))
+            )
+            known.update(row.event_id for row in rows)
+        return known
+
+    def _project(self, connection: Connection, records: Sequence[Record], now_ms: int) -> None:
+        """Fold new events into the per-transaction projection (max precedence key wins,
+        so the result does not depend on arrival order)."""
+        ids = sorted({str(r.transaction_id) for r in records})
+        current: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(ids):
+            for found in connection.execute(
+                select(t.transactions).where(t.transactions.c.transaction_id.in_(chunk))
+            ):
+                current[found.transaction_id] = dict(found._mapping)
+        existing = set(current)
+        for record in records:
+            txn = str(record.transaction_id)
+            row = current.setdefault(
+                txn,
+                {
+                    "transaction_id": txn,
+                    "center_id": record.center_id,
+                    "service_code": None,
+                    "fee_piasters": None,
+                    "recorded_at_ms": None,
+                    "status": "created",
+                    "status_key": "",
+                    "updated_at_ms": now_ms,
+                },
+            )
+            if isinstance(record, TransactionCreated):
+                row["service_code"] = record.service_code
+                row["fee_piasters"] = record.fee_piasters
+                row["recorded_at_ms"] = record.recorded_at_ms
+            key = _status_key(record)
+            if key > row["status_key"]:
+                row["status_key"] = key
+                row["status"] = (
+                    record.status if isinstance(record, TransactionStatus) else "created"
+                )
+            row["updated_at_ms"] = now_ms
+        new_rows = [row for txn, row in current.items() if txn not in existing]
+        if new_rows:
+            connection.execute(insert(t.transactions), new_rows)
+        for txn in existing:
+            connection.execute(
+                update(t.transactions)
+                .where(t.transactions.c.transaction_id == txn)
+                .values({k: v for k, v in current[txn].items() if k != "transaction_id"})
+            )
+
+    def quarantine_batch(
+        self,
+        *,
+        node_id: uuid.UUID,
+        seq: int,
+        batch_hash: bytes,
+        envelope: bytes,
+        reason: str,
+        now_ms: int,
+    ) -> None:
+        """Keep a forked batch for central IT and mark the node ``forked`` (idempotent)."""
+        statement = (
+            self._insert(t.quarantine)
+            .values(
+                node_id=str(node_id),
+                seq=seq,
+                batch_hash=batch_hash,
+                reason=reason,
+                envelope=envelope,
+                received_at_ms=now_ms,
+            )
+            .on_conflict_do_nothing(index_elements=["node_id", "batch_hash"])
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+            connection.execute(
+                update(t.nodes)
+                .where(t.nodes.c.node_id == str(node_id), t.nodes.c.status == "active")
+                .values(status="forked")
+            )
+
+    # --- request replay protection ---------------------------------------------------------
+
+    def remember_nonce(
+        self, node_id: uuid.UUID, nonce: str, expires_at_ms: int, now_ms: int
+    ) -> bool:
+        """Record a request nonce; False if it was already seen (a replay)."""
+        statement = (
+            self._insert(t.request_nonces)
+            .values(node_id=str(node_id), nonce=nonce, expires_at_ms=expires_at_ms)
+            .on_conflict_do_nothing(index_elements=["node_id", "nonce"])
+            .returning(t.request_nonces.c.nonce)
+        )
+        with self.engine.begin() as connection:
+            connection.execute(
+                delete(t.request_nonces).where(t.request_nonces.c.expires_at_ms < now_ms)
+            )
+            return connection.execute(statement).first() is not None
+
+    # --- change feed and catalog -----------------------------------------------------------
+
+    def _append_change(
+        self, connection: Connection, center_id: str | None, kind: str, body: str, now_ms: int
+    ) -> int:
+        if self._dialect == "postgresql":
+            # Cursors must become visible in order, or a reader could skip one that commits
+            # late; change volume is small, so writers simply take turns.
+            connection.exec_driver_sql("LOCK TABLE changes IN EXCLUSIVE MODE")
+        cursor = connection.execute(
+            insert(t.changes)
+            .values(center_id=center_id, kind=kind, body=body, created_at_ms=now_ms)
+            .returning(t.changes.c.cursor)
+        ).scalar_one()
+        return int(cursor)
+
+    def append_change(self, center_id: str | None, kind: str, body: str, now_ms: int) -> int:
+        with self.engine.begin() as connection:
+            return self._append_change(connection, center_id, kind, body, now_ms)
+
+    def changes_after(self, center_id: str, cursor: int, limit: int) -> list[ChangeRow]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(t.changes)
+                .where(
+                    t.changes.c.cursor > cursor,
+                    or_(t.changes.c.center_id.is_(None), t.changes.c.center_id == center_id),
+                )
+                .order_by(t.changes.c.cursor)
+                .limit(limit)
+            )
+            return [ChangeRow(r.cursor, r.center_id, r.kind, r.body) for r in rows]
+
+    def publish_catalog(self, version: int, body: str, now_ms: int) -> bool:
+        """Store catalog ``version`` and announce it on the feed; False if it exists."""
+        with self.engine.begin() as connection:
+            exists = connection.execute(
+                select(func.count())
+                .select_from(t.catalog_versions)
+                .where(t.catalog_versions.c.version == version)
+            ).scalar_one()
+            if exists:
+                return False
+            connection.execute(
+                insert(t.catalog_versions).values(
+                    version=version, body=body, published_at_ms=now_ms
+                )
+            )
+            self._append_change(connection, None, "catalog", body, now_ms)
+        return True
+
+    def latest_catalog(self) -> tuple[int, str] | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(t.catalog_versions.c.version, t.catalog_versions.c.body)
+                .order_by(t.catalog_versions.c.version.desc())
+                .limit(1)
+            ).first()
+        return (row.version, row.body) if row else None
+
+    # --- agencies and operators ------------------------------------------------------------
+
+    def create_api_token(self, token_hash: str, role: str, name: str, now_ms: int) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(t.api_tokens).values(
+                    token_hash=token_hash, role=role, name=name, created_at_ms=now_ms
+                )
+            )
+
+    def api_token_role(self, token_hash: str) -> str | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(t.api_tokens.c.role).where(
+                    and_(
+                        t.api_tokens.c.token_hash == token_hash,
+                        t.api_tokens.c.revoked_at_ms.is_(None),
+                    )
+                )
+            ).first()
+        return row.role if row else None
+
+    def transaction_center(self, transaction_id: uuid.UUID) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(t.transactions.c.center_id).where(
+                    t.transactions.c.transaction_id == str(transaction_id)
+                )
+            ).scalar_one_or_none()
+
+    def transaction_status(self, transaction_id: uuid.UUID) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(t.transactions.c.status).where(
+                    t.transactions.c.transaction_id == str(transaction_id)
+                )
+            ).scalar_one_or_none()
+
+    def record_hub_event(self, record: TransactionStatus, now_ms: int) -> int:
+        """Store a status event made at the hub and queue it for its center's feed."""
+        body = encode_json(record_to_dict(record)).decode("utf-8")
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(t.events).values(
+                    event_id=str(record.event_id),
+                    transaction_id=str(record.transaction_id),
+                    center_id=record.center_id,
+                    type=record.type,
+                    hlc=record.hlc.encode(),
+                    origin_node_id=str(record.hlc.node_id),
+                    body=body,
+                    received_at_ms=now_ms,
+                )
+            )
+            self._project(connection, [record], now_ms)
+            return self._append_change(connection, record.center_id, "status", body, now_ms)
+
+    # --- monitoring --------------------------------------------------------------------------
+
+    def save_heartbeat(self, node_id: uuid.UUID, values: dict[str, Any], now_ms: int) -> None:
+        row = {"node_id": str(node_id), "received_at_ms": now_ms, **values}
+        statement = self._insert(t.heartbeats).values(**row)
+        statement = statement.on_conflict_do_update(
+            index_elements=["node_id"], set_={k: v for k, v in row.items() if k != "node_id"}
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)

@@ -1,0 +1,154 @@
+"""The storage contract, one suite run against every backend (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from central_hub.storage.engine import create_hub_engine
+from central_hub.storage.store import ChainMoved, NodeRow, SqlStore
+from sync_protocol import GENESIS_HASH, HlcStamp, new_transaction_created, new_uuid7
+from tests.hub.nodes import T0_MS
+
+NODE = uuid.UUID("019b76da-a800-7000-8000-0000000000aa")
+
+
+def _node(node_id: uuid.UUID = NODE) -> NodeRow:
+    return NodeRow(node_id, "", b"k" * 32, b"s" * 1216, "active", 0, GENESIS_HASH)
+
+
+def _enrolled(store: SqlStore) -> None:
+    store.create_center("arish", "العريش", T0_MS)
+    store.create_enrollment_token("arish", "h" * 64, T0_MS, T0_MS + 1000)
+    assert store.redeem_enrollment_token("h" * 64, _node(), "v1", T0_MS).outcome == "redeemed"
+
+
+def _records(count: int, start: int = 0):  # type: ignore[no-untyped-def]
+    return [
+        new_transaction_created(
+            event_id=new_uuid7(T0_MS + start + i),
+            hlc=HlcStamp(T0_MS + start + i, 0, NODE),
+            center_id="arish",
+            service_code="CIV-BIRTH",
+            national_id="29001013412375",
+            citizen_name="محمد علي",
+            fee_piasters=1000,
+            staff_id="s-1",
+            recorded_at_ms=T0_MS,
+        )
+        for i in range(count)
+    ]
+
+
+def _commit(store: SqlStore, seq: int, records, batch_hash: bytes = b"\x01" * 32):  # type: ignore[no-untyped-def]
+    return store.commit_batch(
+        node_id=NODE,
+        seq=seq,
+        batch_hash=batch_hash,
+        envelope_bytes=100,
+        records=records,
+        now_ms=T0_MS,
+        make_receipt=lambda accepted, known: f"{accepted}/{known}".encode(),
+    )
+
+
+def test_token_redeems_once_then_reports_used(store: SqlStore) -> None:
+    _enrolled(store)
+    again = store.redeem_enrollment_token("h" * 64, _node(uuid.uuid4()), "v1", T0_MS)
+    assert again.outcome == "used"
+
+
+def test_token_expires(store: SqlStore) -> None:
+    store.create_center("arish", "العريش", T0_MS)
+    store.create_enrollment_token("arish", "e" * 64, T0_MS, T0_MS + 1000)
+    assert store.redeem_enrollment_token("e" * 64, _node(), "v1", T0_MS + 1000).outcome == "expired"
+
+
+def test_fifty_concurrent_redemptions_of_one_token_have_one_winner(db_url: str) -> None:
+    engine = create_hub_engine(db_url, pool_size=25)
+    from central_hub.storage import migrate
+
+    migrate.upgrade(engine)
+    store = SqlStore(engine)
+    store.create_center("arish", "العريش", T0_MS)
+    store.create_enrollment_token("arish", "c" * 64, T0_MS, T0_MS + 10_000)
+    start = threading.Barrier(50)
+
+    def redeem(_: int) -> str:
+        start.wait()
+        return store.redeem_enrollment_token("c" * 64, _node(uuid.uuid4()), "v1", T0_MS).outcome
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        outcomes = sorted(pool.map(redeem, range(50)))
+    engine.dispose()
+    assert outcomes == ["redeemed"] + ["used"] * 49
+
+
+def test_commit_batch_advances_the_head_and_stores_the_receipt(store: SqlStore) -> None:
+    _enrolled(store)
+    outcome = _commit(store, 1, _records(3))
+    assert (outcome.records_accepted, outcome.records_known, outcome.receipt) == (3, 0, b"3/0")
+    snapshot = store.chain_snapshot(NODE, 1)
+    assert (snapshot.head_seq, snapshot.hash_at_seq, snapshot.receipt_at_seq) == (
+        1,
+        b"\x01" * 32,
+        b"3/0",
+    )
+
+
+def test_commit_batch_refuses_when_the_head_moved(store: SqlStore) -> None:
+    _enrolled(store)
+    _commit(store, 1, _records(1))
+    with pytest.raises(ChainMoved):
+        _commit(store, 1, _records(1, start=100))
+    assert store.chain_snapshot(NODE, 1).receipt_at_seq == b"1/0"
+
+
+def test_known_events_are_counted_once(store: SqlStore) -> None:
+    _enrolled(store)
+    records = _records(2)
+    _commit(store, 1, records)
+    assert _commit(store, 2, records + _records(1, start=50), b"\x02" * 32).receipt == b"1/2"
+
+
+def test_quarantine_marks_the_node_forked_and_is_idempotent(store: SqlStore) -> None:
+    _enrolled(store)
+    for _ in range(2):
+        store.quarantine_batch(
+            node_id=NODE, seq=1, batch_hash=b"\x09" * 32, envelope=b"x", reason="fork", now_ms=T0_MS
+        )
+    node = store.get_node(NODE)
+    assert node is not None and node.status == "forked"
+
+
+def test_nonces_are_single_use_until_they_expire(store: SqlStore) -> None:
+    assert store.remember_nonce(NODE, "a" * 32, T0_MS + 10, T0_MS)
+    assert not store.remember_nonce(NODE, "a" * 32, T0_MS + 10, T0_MS)
+    assert store.remember_nonce(NODE, "a" * 32, T0_MS + 100, T0_MS + 11)
+
+
+def test_changes_are_ordered_and_scoped_to_a_center(store: SqlStore) -> None:
+    store.create_center("arish", "العريش", T0_MS)
+    store.create_center("aswan", "أسوان", T0_MS)
+    everyone = store.append_change(None, "revocations", "[]", T0_MS)
+    aswan_only = store.append_change("aswan", "status", "{}", T0_MS)
+    arish_only = store.append_change("arish", "status", "{}", T0_MS)
+    assert [c.cursor for c in store.changes_after("arish", 0, 10)] == [everyone, arish_only]
+    assert [c.cursor for c in store.changes_after("aswan", everyone, 10)] == [aswan_only]
+    assert everyone < aswan_only < arish_only
+
+
+def test_catalog_versions_publish_once(store: SqlStore) -> None:
+    assert store.publish_catalog(1, '{"v":1}', T0_MS)
+    assert not store.publish_catalog(1, '{"v":1}', T0_MS)
+    assert store.publish_catalog(2, '{"v":2}', T0_MS)
+    assert store.latest_catalog() == (2, '{"v":2}')
+
+
+def test_api_tokens_resolve_to_their_role(store: SqlStore) -> None:
+    store.create_api_token("t" * 64, "agency", "passports", T0_MS)
+    assert store.api_token_role("t" * 64) == "agency"
+    assert store.api_token_role("u" * 64) is None

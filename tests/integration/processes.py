@@ -1,0 +1,120 @@
+"""Real processes on 127.0.0.1 for end-to-end tests: start, wait until ready, SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+__all__ = ["HubProcess", "free_port", "run_cli", "wait_for"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(predicate, *, timeout_s: float, what: str, interval_s: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it is truthy or the deadline passes (no blind sleeps)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def run_cli(program: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``python -m <program> args`` to completion; return stdout, fail loudly."""
+    result = subprocess.run(
+        [sys.executable, "-m", program, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"{program} {args} failed: {result.stderr}"
+    return result.stdout
+
+
+class HubProcess:
+    """``central-hub serve`` as a child process on a free port of 127.0.0.1."""
+
+    def __init__(self, data_dir: Path, db_url: str, *, workers: int = 1) -> None:
+        self.data_dir = data_dir
+        self.db_url = db_url
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / f"hub-{self.port}.log"
+
+    def init(self) -> dict[str, str]:
+        return json.loads(run_cli("central_hub", "init", *self._where(), "--json"))
+
+    def provision(self, center: str, name: str) -> str:
+        out = run_cli(
+            "central_hub", "provision", "--center", center, "--name", name, *self._where(), "--json"
+        )
+        return str(json.loads(out)["token"])
+
+    def _where(self) -> Sequence[str]:
+        return ("--data-dir", str(self.data_dir), "--db", self.db_url)
+
+    def start(self, extra_env: dict[str, str] | None = None) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = self._spawn(log, extra_env)
+        wait_for(self._ready, timeout_s=60, what=f"hub on port {self.port} to be ready")
+
+    def _spawn(self, log: object, extra_env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "central_hub",
+                "serve",
+                *self._where(),
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
+            stdout=log,  # type: ignore[arg-type]
+            stderr=log,  # type: ignore[arg-type]
+            env={**os.environ, **(extra_env or {})},
+            start_new_session=True,  # so kill() reaches uvicorn's worker processes too
+        )
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"hub exited early: {self.log.read_text(errors='replace')}")
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown handlers, no flushing."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
