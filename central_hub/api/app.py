@@ -4,12 +4,13 @@ heartbeats and health. Every error is an RFC 9457 problem body with a stable ``c
 No ``from __future__ import annotations`` here: FastAPI reads route signatures at run
 time, including the ``SignedNode`` alias local to :func:`create_app`."""
 
+import base64
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -74,6 +75,9 @@ class HeartbeatBody(BaseModel):
     clock_offset_ms: int = Field(ge=-(10**12), le=10**12)
     software_version: str = Field(max_length=64)
     disk_free_bytes: int = Field(ge=0, le=10**18)
+    chain_state: Literal["ok", "restored", "forked"] = Field(
+        default="ok", description="the node's own view of its chain (restore/fork detected)"
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -208,6 +212,20 @@ def create_app(
             )
         return {"status": "ready"}
 
+    @app.get("/v1/hub-keys", tags=["nodes"])
+    def hub_keys() -> dict[str, str]:
+        """The hub's public keys and fingerprints. A node checks the signing fingerprint
+        it was given out of band before it sends its enrollment token."""
+        public = identity.signing_key.public
+        sealing = identity.opening_key.public
+        return {
+            "hub_node_id": str(identity.node_id),
+            "hub_verify_key": base64.b64encode(public.to_bytes()).decode(),
+            "hub_sealing_key": base64.b64encode(sealing.to_bytes()).decode(),
+            "hub_signing_fingerprint": public.fingerprint,
+            "hub_sealing_fingerprint": sealing.fingerprint,
+        }
+
     @app.post("/v1/enroll", tags=["nodes"])
     def enroll(body: EnrollBody) -> dict[str, object]:
         """Redeem a one-time enrollment token for a new node of the token's center."""
@@ -278,7 +296,13 @@ def create_app(
             body = HeartbeatBody.model_validate_json(raw)
         except ValueError:
             raise BadRequest("invalid_request", "heartbeat body is not valid") from None
-        store.save_heartbeat(node.node_id, body.model_dump(), clock_ms())
+        report = body.model_dump(exclude={"chain_state"})
+        store.save_heartbeat(node.node_id, report, clock_ms())
+        if body.chain_state != "ok":
+            # The node found its chain contradicts the hub's (restored from an old backup,
+            # cloned disk) and stopped sealing: raise it to central IT like a fork.
+            store.mark_forked(node.node_id)
+            log.error("node reports %s chain: %s", body.chain_state, node.node_id)
         return {"status": "stored"}
 
     @app.post("/v1/transactions/{transaction_id}/status", tags=["agencies"])

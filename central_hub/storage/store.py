@@ -98,6 +98,7 @@ class Store(Protocol):
     ) -> TokenRedemption: ...
     def get_node(self, node_id: uuid.UUID) -> NodeRow | None: ...
     def set_node_status(self, node_id: uuid.UUID, status: str, now_ms: int) -> bool: ...
+    def mark_forked(self, node_id: uuid.UUID) -> None: ...
     def revoked_node_ids(self) -> list[str]: ...
     def chain_snapshot(self, node_id: uuid.UUID, seq: int) -> ChainSnapshot: ...
     def commit_batch(
@@ -261,6 +262,15 @@ class SqlStore:
                 .returning(t.nodes.c.node_id)
             ).first()
         return changed is not None
+
+    def mark_forked(self, node_id: uuid.UUID) -> None:
+        """Flag an active node's chain as forked for central IT (revoked stays revoked)."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(t.nodes)
+                .where(t.nodes.c.node_id == str(node_id), t.nodes.c.status == "active")
+                .values(status="forked")
+            )
 
     def revoked_node_ids(self) -> list[str]:
         with self.engine.connect() as connection:
