@@ -1,26 +1,111 @@
-"""The ``edge-node`` command line.
+"""The ``edge-node`` command line, used by center staff and by the node's service.
 
-Exit codes: 0 ok, 1 error, 2 usage, 3 invalid input (the input was rejected, nothing changed).
+Exit codes: 0 ok, 1 error, 2 usage, 3 invalid input (rejected, nothing changed),
+4 not enrolled, 5 not everything delivered yet (hub unreachable or busy; records are safe
+locally), 6 sealing halted (fork or restore detected; central IT must act).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import json
+import logging
+import os
 import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 
+from edge_node.errors import (
+    CaptureError,
+    EdgeError,
+    NotEnrolled,
+    Retryable,
+    SyncHalted,
+)
 from sync_protocol import PROTOCOL_VERSION, NationalIdError, parse_national_id
 
+EXIT_ERROR = 1
 EXIT_INVALID_INPUT = 3
+EXIT_NOT_ENROLLED = 4
+EXIT_NOT_DELIVERED = 5
+EXIT_HALTED = 6
 
 app = typer.Typer(
     help="Edge node of a one-stop service center: record transactions offline, sync to the hub.",
     no_args_is_help=True,
     add_completion=False,
 )
+
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        envvar="EDGE_DATA_DIR",
+        help="The node's data directory (keys, edge.db). Env: EDGE_DATA_DIR.",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+StaffId = Annotated[
+    str,
+    typer.Option("--staff", envvar="EDGE_STAFF_ID", help="Who records this. Env: EDGE_STAFF_ID."),
+]
+
+
+def _fail(error: EdgeError | str, code: int = EXIT_ERROR) -> NoReturn:
+    message = str(error)
+    hint = error.hint if isinstance(error, EdgeError) else None
+    typer.echo(f"error: {message}", err=True)
+    if hint:
+        typer.echo(f"hint: {hint}", err=True)
+    raise typer.Exit(code)
+
+
+def _exit_code(error: EdgeError) -> int:
+    if isinstance(error, NotEnrolled):
+        return EXIT_NOT_ENROLLED
+    if isinstance(error, CaptureError):
+        return EXIT_INVALID_INPUT
+    if isinstance(error, Retryable):
+        return EXIT_NOT_DELIVERED
+    if isinstance(error, SyncHalted):
+        return EXIT_HALTED
+    return EXIT_ERROR
+
+
+def _open(data_dir: Path) -> Any:
+    from edge_node.node import EdgeNode
+
+    try:
+        return EdgeNode.open(data_dir)
+    except EdgeError as error:
+        _fail(error, _exit_code(error))
+
+
+def _print_json(value: object) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _egp(piasters: int) -> str:
+    return f"{piasters / 100:,.2f} EGP"
+
+
+def _parse_fee(text: str | None) -> int | None:
+    """``--fee`` is in Egyptian pounds as staff say it (e.g. 25 or 25.50)."""
+    if text is None:
+        return None
+    try:
+        amount = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        _fail(f"--fee {text!r} is not an amount in EGP (e.g. 25 or 25.50)", EXIT_INVALID_INPUT)
+    piasters = amount * 100
+    if not amount.is_finite() or piasters != piasters.to_integral_value() or amount < 0:
+        _fail(f"--fee {text!r} must be >= 0 with at most 2 decimals", EXIT_INVALID_INPUT)
+    return int(piasters)
 
 
 @app.command()
@@ -29,6 +114,321 @@ def version() -> None:
     from importlib.metadata import version as package_version
 
     typer.echo(f"edge-node {package_version('egypt-edge-sync')} (protocol v{PROTOCOL_VERSION})")
+
+
+@app.command()
+def enroll(
+    token: Annotated[str, typer.Argument(help="The one-time enrollment token from central IT.")],
+    hub: Annotated[str, typer.Option("--hub", help="The hub's URL, e.g. https://hub.example")],
+    data_dir: DataDir,
+    hub_fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--hub-fingerprint",
+            help="The hub key fingerprint central IT gave you; checked before the token "
+            "is sent. Strongly recommended.",
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Make this node's keys here, enroll it with the hub, and pull the service catalog."""
+    from edge_node.node import EdgeNode, enroll_node
+    from edge_node.sync import sync_round
+
+    if (data_dir / "node.json").exists():
+        _fail(f"{data_dir} already holds an enrolled node", EXIT_INVALID_INPUT)
+    try:
+        answer = enroll_node(data_dir, token.strip(), hub, hub_fingerprint=hub_fingerprint)
+    except EdgeError as error:
+        _fail(error, _exit_code(error))
+    node = EdgeNode.open(data_dir)
+    transport = node.transport()
+    first_sync: EdgeError | None = None
+    try:
+        sync_round(node.store, node.identity, transport, node.pii, data_dir=str(data_dir))
+    except EdgeError as error:
+        first_sync = error
+    finally:
+        transport.close()
+        node.close()
+    if as_json:
+        _print_json({k: answer[k] for k in ("node_id", "center_id", "center_name")})
+    else:
+        typer.echo(f"enrolled node {answer['node_id']} for {answer['center_name']}")
+    if first_sync is not None:
+        # Enrolled for good, but recording needs the catalog the first sync brings.
+        typer.echo(f"the first sync failed: {first_sync}", err=True)
+        typer.echo("hint: run `edge-node sync --once` before recording", err=True)
+        raise typer.Exit(EXIT_NOT_DELIVERED)
+
+
+@app.command()
+def record(
+    data_dir: DataDir,
+    service: Annotated[str, typer.Option("--service", help="Service code from the catalog.")],
+    national_id: Annotated[str, typer.Option("--national-id", help="Citizen's national ID.")],
+    name: Annotated[str, typer.Option("--name", help="Citizen's full name (Arabic).")],
+    fee: Annotated[
+        str | None,
+        typer.Option("--fee", help="Fee collected in EGP (default: the catalog's fee)."),
+    ] = None,
+    staff: StaffId = "staff",
+    as_json: AsJson = False,
+) -> None:
+    """Record a citizen transaction (works offline); print its transaction id."""
+    from edge_node.capture import record_transaction
+
+    node = _open(data_dir)
+    try:
+        created = record_transaction(
+            node.store,
+            node.capture_context,
+            service_code=service,
+            national_id=national_id,
+            citizen_name=name,
+            staff_id=staff,
+            now_ms=node.now_ms(),
+            fee_piasters=_parse_fee(fee),
+        )
+    except EdgeError as error:
+        _fail(error, _exit_code(error))
+    finally:
+        node.close()
+    if as_json:
+        _print_json(
+            {
+                "transaction_id": str(created.transaction_id),
+                "event_id": str(created.event_id),
+                "fee_piasters": created.fee_piasters,
+            }
+        )
+        return
+    typer.echo(str(created.transaction_id))
+
+
+@app.command("status-change")
+def status_change(
+    transaction_id: Annotated[str, typer.Argument(help="The transaction id.")],
+    state: Annotated[
+        str, typer.Argument(help="in_review, approved, rejected, cancelled or delivered.")
+    ],
+    data_dir: DataDir,
+    note: Annotated[str, typer.Option("--note", help="A short note for the record.")] = "",
+    staff: StaffId = "staff",
+) -> None:
+    """Record a status change made at the center (e.g. delivered to the citizen)."""
+    from edge_node.capture import record_status_change
+
+    try:
+        txn = uuid.UUID(transaction_id)
+    except ValueError:
+        _fail(f"{transaction_id!r} is not a transaction id", EXIT_INVALID_INPUT)
+    node = _open(data_dir)
+    try:
+        event = record_status_change(
+            node.store,
+            node.capture_context,
+            transaction_id=txn,
+            status=state,
+            staff_id=staff,
+            note=note,
+            now_ms=node.now_ms(),
+        )
+    except EdgeError as error:
+        _fail(error, _exit_code(error))
+    finally:
+        node.close()
+    typer.echo(str(event.event_id))
+
+
+@app.command()
+def show(
+    transaction_id: Annotated[str, typer.Argument(help="The transaction id.")],
+    data_dir: DataDir,
+    as_json: AsJson = False,
+) -> None:
+    """Show one transaction: service, fee, citizen and its current status."""
+    from edge_node.lookup import get_transaction
+
+    try:
+        txn = uuid.UUID(transaction_id)
+    except ValueError:
+        _fail(f"{transaction_id!r} is not a transaction id", EXIT_INVALID_INPUT)
+    node = _open(data_dir)
+    try:
+        found = get_transaction(node.store, node.pii, txn)
+    finally:
+        node.close()
+    if found is None:
+        _fail(f"no transaction {transaction_id} at this center", EXIT_INVALID_INPUT)
+    _show(found, as_json)
+
+
+@app.command()
+def find(
+    data_dir: DataDir,
+    national_id: Annotated[str, typer.Option("--national-id", help="Citizen's national ID.")],
+    as_json: AsJson = False,
+) -> None:
+    """Find a citizen's transactions at this center by national ID."""
+    from edge_node.lookup import find_by_national_id
+
+    node = _open(data_dir)
+    try:
+        found = find_by_national_id(node.store, node.pii, national_id)
+    finally:
+        node.close()
+    if as_json:
+        _print_json(found)
+        return
+    if not found:
+        typer.echo("no transactions for that national ID")
+    for item in found:
+        typer.echo(
+            f"{item['transaction_id']}  {item['service_code']:<8} {item['status']:<10} "
+            f"{_egp(item['fee_piasters'] or 0)}"
+        )
+
+
+def _show(found: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(found)
+        return
+    for key, value in found.items():
+        typer.echo(f"{key:17} {value}")
+
+
+@app.command()
+def sync(
+    data_dir: DataDir,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="One round, then exit (always so; `run` is the service)."),
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Seal pending records, push them, pull changes, heartbeat: one round.
+
+    Exit 0 when everything recorded is at the hub, 5 when something is still waiting
+    (hub unreachable or busy), 6 when sealing is halted."""
+    from edge_node.sync import sync_round
+
+    del once
+    node = _open(data_dir)
+    transport = node.transport()
+    failure: EdgeError | None = None
+    try:
+        report = sync_round(node.store, node.identity, transport, node.pii, data_dir=str(data_dir))
+    except EdgeError as error:
+        failure = error
+        _remember(node, error)
+    finally:
+        transport.close()
+    pending = node.store.connection.execute(
+        "SELECT (SELECT count(*) FROM outbox) + "
+        "(SELECT count(*) FROM batches WHERE acked_at_ms IS NULL)"
+    ).fetchone()[0]
+    node.close()
+    if failure is not None:
+        _fail(failure, _exit_code(failure))
+    summary = dataclasses.asdict(report) | {"all_delivered": pending == 0}
+    if as_json:
+        _print_json(summary)
+    else:
+        typer.echo(
+            f"sent {len(report.acknowledged)} batch(es): {report.records_accepted} new at the "
+            f"hub, {report.records_known} already there; {report.status_events_received} "
+            f"status update(s) received"
+        )
+    if pending:
+        raise typer.Exit(EXIT_NOT_DELIVERED)
+
+
+def _remember(node: Any, error: EdgeError) -> None:
+    from edge_node.store import Store
+
+    with node.store.write() as connection:
+        Store.set_state(connection, "last_error", str(error)[:500])
+
+
+@app.command()
+def run(
+    data_dir: DataDir,
+    sync_interval: Annotated[
+        float, typer.Option("--sync-interval", help="Seconds between sync rounds.")
+    ] = 5.0,
+    seal_after: Annotated[
+        float, typer.Option("--seal-after", help="Seal a partial batch after this many seconds.")
+    ] = 10.0,
+    backoff_cap: Annotated[
+        float, typer.Option("--backoff-cap", help="Longest wait between failed rounds (s).")
+    ] = 300.0,
+) -> None:
+    """Run the node's service: seal and sync on a schedule, back off while the hub is away."""
+    from edge_node.backoff import BackoffPolicy
+    from edge_node.runner import run_forever
+
+    _open(data_dir).close()  # fail fast with a clear message if not enrolled
+    logging.basicConfig(
+        level=os.environ.get("EDGE_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run_forever(
+        data_dir,
+        sync_interval_seconds=sync_interval,
+        seal_after_seconds=seal_after,
+        policy=BackoffPolicy(base_seconds=min(2.0, backoff_cap), cap_seconds=backoff_cap),
+    )
+
+
+@app.command()
+def status(
+    data_dir: DataDir,
+    as_json: AsJson = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Do not probe the hub (hub_reachable: null).")
+    ] = False,
+) -> None:
+    """Show the backlog, unsynced fees, last sync and error, and whether the hub answers."""
+    from edge_node.status import node_status
+
+    node = _open(data_dir)
+    try:
+        report = node_status(node, probe_hub=not offline)
+    finally:
+        node.close()
+    if as_json:
+        _print_json(report)
+        return
+    _print_status(report)
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report['center_name']} ({report['center_id']})", show_header=False)
+    age = report["last_sync_ok_age_s"]
+    rows = [
+        ("hub", f"{report['hub_url']} ({_reachability(report['hub_reachable'])})"),
+        ("recorded", str(report["transactions_recorded"])),
+        ("delivered to hub", str(report["transactions_delivered"])),
+        ("pending events", str(report["pending_events"])),
+        ("unsent batches", str(report["unsent_batches"])),
+        ("oldest pending", f"{report['oldest_pending_age_s']} s"),
+        ("unsynced fees", _egp(report["unsynced_fee_piasters"])),
+        ("last sync", "never" if age is None else f"{age} s ago"),
+        ("last error", report["last_error"] or "-"),
+    ]
+    if report["sealing_halted"]:
+        rows.append(("SEALING HALTED", report["sealing_halted"]))
+    for key, value in rows:
+        table.add_row(key, value)
+    Console().print(table)
+
+
+def _reachability(value: bool | None) -> str:
+    return {True: "reachable", False: "unreachable", None: "not probed"}[value]
 
 
 @app.command("check-id")
@@ -55,4 +455,5 @@ def check_id(
 
 def main() -> None:
     """Console-script entry point."""
+    os.umask(0o077)  # the database and keys hold citizen data: private to this account
     sys.exit(app())

@@ -1,0 +1,135 @@
+"""Recording at the center: validate staff input, then write the event, its outbox entry
+and the projection in one durable transaction. Works with the hub unreachable."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from edge_node.catalog import current_catalog
+from edge_node.errors import CaptureError
+from edge_node.events import insert_event
+from edge_node.faults import crash_point
+from edge_node.pii import PiiCipher
+from edge_node.projection import apply_to_projection
+from edge_node.store import Store
+from sync_protocol import (
+    HlcStamp,
+    HybridClock,
+    TransactionCreated,
+    TransactionStatus,
+    ValidationError,
+    new_transaction_created,
+    new_transaction_status,
+    new_uuid7,
+)
+
+__all__ = ["CaptureContext", "record_status_change", "record_transaction"]
+
+R = TypeVar("R", TransactionCreated, TransactionStatus)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureContext:
+    node_id: uuid.UUID
+    center_id: str
+    pii: PiiCipher
+
+
+def _tick(connection: sqlite3.Connection, node_id: uuid.UUID, now_ms: int) -> HlcStamp:
+    """Advance the node's HLC from its persisted value. Runs inside the write transaction,
+    so several processes writing to one file still get strictly increasing stamps."""
+    row = connection.execute("SELECT value FROM state WHERE key = 'hlc'").fetchone()
+    last = HlcStamp.decode(row[0]) if row else None
+    return HybridClock(node_id, lambda: now_ms, last=last).tick()
+
+
+def _record(
+    store: Store, context: CaptureContext, build: Callable[[HlcStamp], R], now_ms: int
+) -> R:
+    with store.write() as connection:
+        try:
+            record = build(_tick(connection, context.node_id, now_ms))
+        except ValidationError as error:
+            raise CaptureError(str(error)) from None
+        insert_event(connection, context.pii, record, origin="local")
+        connection.execute(
+            "INSERT INTO outbox (event_id, enqueued_at_ms) VALUES (?, ?)",
+            (str(record.event_id), now_ms),
+        )
+        apply_to_projection(connection, context.pii, record, now_ms)
+        Store.set_state(connection, "hlc", record.hlc.encode())
+        crash_point("record-before-commit")
+    crash_point("record-after-commit")
+    return record
+
+
+def record_transaction(
+    store: Store,
+    context: CaptureContext,
+    *,
+    service_code: str,
+    national_id: str,
+    citizen_name: str,
+    staff_id: str,
+    now_ms: int,
+    fee_piasters: int | None = None,
+) -> TransactionCreated:
+    """Record a new citizen transaction; the fee defaults to the catalog's."""
+    catalog = current_catalog(store.connection)
+    if catalog is None:
+        raise CaptureError("no service catalog yet", hint="sync once with the hub first")
+    service = catalog.by_code(service_code.strip().upper())
+    if service is None or not service.active:
+        raise CaptureError(f"unknown or retired service {service_code!r}")
+    fee = service.fee_piasters if fee_piasters is None else fee_piasters
+
+    def build(stamp: HlcStamp) -> TransactionCreated:
+        return new_transaction_created(
+            event_id=new_uuid7(now_ms),
+            hlc=stamp,
+            center_id=context.center_id,
+            service_code=service.code,
+            national_id=national_id,
+            citizen_name=citizen_name,
+            fee_piasters=fee,
+            staff_id=staff_id,
+            recorded_at_ms=now_ms,
+        )
+
+    return _record(store, context, build, now_ms)
+
+
+def record_status_change(
+    store: Store,
+    context: CaptureContext,
+    *,
+    transaction_id: uuid.UUID,
+    status: str,
+    staff_id: str,
+    now_ms: int,
+    note: str = "",
+) -> TransactionStatus:
+    """Record a status event made at the center (e.g. delivered to the citizen)."""
+    known = store.connection.execute(
+        "SELECT 1 FROM transactions WHERE transaction_id = ?", (str(transaction_id),)
+    ).fetchone()
+    if known is None:
+        raise CaptureError(f"no transaction {transaction_id} at this center")
+
+    def build(stamp: HlcStamp) -> TransactionStatus:
+        return new_transaction_status(
+            event_id=new_uuid7(now_ms),
+            hlc=stamp,
+            center_id=context.center_id,
+            transaction_id=transaction_id,
+            status=status,
+            actor_id=staff_id,
+            note=note,
+            recorded_at_ms=now_ms,
+        )
+
+    return _record(store, context, build, now_ms)

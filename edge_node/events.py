@@ -1,0 +1,48 @@
+"""Storing events: the record's wire JSON is kept encrypted (it carries PII); a few
+non-personal columns stay in clear for queries."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from edge_node.pii import PiiCipher
+from sync_protocol import (
+    Record,
+    TransactionStatus,
+    decode_json,
+    encode_json,
+    record_from_dict,
+    record_to_dict,
+)
+
+__all__ = ["insert_event", "load_event"]
+
+
+def insert_event(
+    connection: sqlite3.Connection, pii: PiiCipher, record: Record, *, origin: str
+) -> bool:
+    """Insert ``record`` unless its event id is known; True if it was new."""
+    event_id = str(record.event_id)
+    body = encode_json(record_to_dict(record)).decode("utf-8")
+    cursor = connection.execute(
+        "INSERT INTO events (event_id, transaction_id, type, status, hlc, origin, "
+        "recorded_at_ms, fee_piasters, body_ct) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(event_id) DO NOTHING",
+        (
+            event_id,
+            str(record.transaction_id),
+            record.type,
+            record.status if isinstance(record, TransactionStatus) else None,
+            record.hlc.encode(),
+            origin,
+            record.recorded_at_ms,
+            getattr(record, "fee_piasters", None),
+            pii.encrypt(body, table="events", column="body", row_id=event_id),
+        ),
+    )
+    return cursor.rowcount == 1
+
+
+def load_event(pii: PiiCipher, event_id: str, body_ct: bytes) -> Record:
+    body = pii.decrypt(body_ct, table="events", column="body", row_id=event_id)
+    return record_from_dict(decode_json(body.encode("utf-8")))

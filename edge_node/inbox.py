@@ -1,0 +1,44 @@
+"""Applying the hub's change set: catalog versions, status events made at the hub, and the
+revocation list, all in one transaction together with the new cursor (so a crash either
+applies a page and moves the cursor, or does neither; re-applying is harmless)."""
+
+from __future__ import annotations
+
+from edge_node.catalog import current_catalog, install_catalog
+from edge_node.events import insert_event
+from edge_node.pii import PiiCipher
+from edge_node.projection import apply_to_projection
+from edge_node.store import Store
+from sync_protocol import CatalogChange, ChangeSet, RevocationChange, StatusChange, check_upgrade
+
+__all__ = ["CURSOR_KEY", "apply_change_set", "current_cursor"]
+
+CURSOR_KEY = "changes_cursor"
+
+
+def current_cursor(store: Store) -> int:
+    return int(store.get_state(CURSOR_KEY, "0") or 0)
+
+
+def apply_change_set(store: Store, pii: PiiCipher, changes: ChangeSet, *, now_ms: int) -> int:
+    """Apply ``changes`` idempotently; return how many status events were new here.
+
+    A catalog older than the one held raises ``CatalogError`` and applies nothing."""
+    new_events = 0
+    with store.write() as connection:
+        for change in changes.changes:
+            if isinstance(change, CatalogChange):
+                check_upgrade(current_catalog(connection), change.catalog)
+                install_catalog(connection, change.catalog)
+            elif isinstance(change, StatusChange):
+                if insert_event(connection, pii, change.record, origin="hub"):
+                    apply_to_projection(connection, pii, change.record, now_ms)
+                    new_events += 1
+            elif isinstance(change, RevocationChange):
+                connection.execute("DELETE FROM revoked_nodes")
+                connection.executemany(
+                    "INSERT INTO revoked_nodes (node_id) VALUES (?)",
+                    [(str(node),) for node in change.revoked_node_ids],
+                )
+        Store.set_state(connection, CURSOR_KEY, str(changes.cursor))
+    return new_events

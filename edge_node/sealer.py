@@ -1,0 +1,125 @@
+"""Sealing: pending outbox events become batches of the node's hash chain.
+
+A batch's exact bytes, seq and prev_hash are stored in the same transaction that takes
+its events out of the outbox, before anything is sent; every retry sends those bytes, so
+the hub sees one batch however often the link drops."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from edge_node.errors import SyncHalted
+from edge_node.events import load_event
+from edge_node.faults import crash_point
+from edge_node.pii import PiiCipher
+from edge_node.store import Store
+from sync_protocol import (
+    GENESIS_HASH,
+    SealingKey,
+    SigningKey,
+    TransactionCreated,
+    parse_envelope,
+    seal_batch,
+)
+
+__all__ = ["SealerConfig", "halt_reason", "seal_pending"]
+
+HALT_KEY = "sealing_halted"
+
+
+@dataclass(frozen=True, slots=True)
+class SealerConfig:
+    """Batch budget: a batch closes at whichever bound it reaches first. Smaller batches
+    lose less work to a dropped link; larger ones cost fewer round trips."""
+
+    max_records: int = 1000
+    max_record_bytes: int = 2 * 1024 * 1024  # of record JSON, before compression
+
+
+def halt_reason(store: Store) -> str | None:
+    return store.get_state(HALT_KEY)
+
+
+def seal_pending(
+    store: Store,
+    *,
+    node_id: uuid.UUID,
+    signing_key: SigningKey,
+    hub_key: SealingKey,
+    pii: PiiCipher,
+    now_ms: int,
+    config: SealerConfig = SealerConfig(),
+) -> list[int]:
+    """Seal every pending event into batches of at most ``config.max_records``; return
+    the new seqs. Refuses while sealing is halted (fork or restore detected)."""
+    sealed: list[int] = []
+    while True:
+        with store.write() as connection:
+            reason = connection.execute(
+                "SELECT value FROM state WHERE key = ?", (HALT_KEY,)
+            ).fetchone()
+            if reason:
+                raise SyncHalted(
+                    f"sealing is halted: {reason[0]}",
+                    hint="records are kept locally; central IT must resolve the chain",
+                )
+            rows = connection.execute(
+                "SELECT o.position, e.event_id, e.body_ct FROM outbox o "
+                "JOIN events e USING (event_id) ORDER BY o.position LIMIT ?",
+                (config.max_records,),
+            ).fetchall()
+            if not rows:
+                return sealed
+            rows = _within_budget(rows, config.max_record_bytes)
+            records = [load_event(pii, event_id, body) for _, event_id, body in rows]
+            head = connection.execute(
+                "SELECT seq, batch_hash FROM batches ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+            envelope = seal_batch(
+                records,
+                node_id=node_id,
+                seq=seq,
+                prev_hash=prev_hash,
+                created_at_ms=now_ms,
+                signing_key=signing_key,
+                hub_key=hub_key,
+            )
+            fees = sum(r.fee_piasters for r in records if isinstance(r, TransactionCreated))
+            connection.execute(
+                "INSERT INTO batches (seq, prev_hash, batch_hash, envelope, record_count, "
+                "fee_piasters, sealed_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    prev_hash,
+                    parse_envelope(envelope).batch_hash,
+                    envelope,
+                    len(records),
+                    fees,
+                    now_ms,
+                ),
+            )
+            last_position = rows[-1][0]
+            connection.execute(
+                "UPDATE events SET batch_seq = ? WHERE event_id IN "
+                "(SELECT event_id FROM outbox WHERE position <= ?)",
+                (seq, last_position),
+            )
+            connection.execute("DELETE FROM outbox WHERE position <= ?", (last_position,))
+            crash_point("seal-before-commit")
+        crash_point("seal-after-commit")
+        sealed.append(seq)
+
+
+def _within_budget(
+    rows: list[tuple[int, str, bytes]], max_bytes: int
+) -> list[tuple[int, str, bytes]]:
+    """The longest prefix of ``rows`` whose records fit ``max_bytes`` (at least one row).
+    The stored ciphertext is the record's JSON plus a fixed AEAD overhead, close enough."""
+    total = 0
+    for index, (_, _, body_ct) in enumerate(rows):
+        total += len(body_ct)
+        if total > max_bytes and index:
+            return rows[:index]
+    return rows

@@ -1,0 +1,139 @@
+"""The node's SQLite file: schema, migrations, and the one write path everything shares.
+
+Durability: WAL with ``synchronous=FULL``, so a transaction that returned from COMMIT
+survives a crash or power cut. Every write is one ``BEGIN IMMEDIATE`` transaction, so the
+CLI, the scheduler and (later) the web UI can write to the same file from several
+processes without lost updates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database, Migrations
+
+__all__ = ["Store", "migrations"]
+
+migrations = Migrations("edge_node")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE events (
+            event_id        TEXT PRIMARY KEY,
+            transaction_id  TEXT NOT NULL,
+            type            TEXT NOT NULL,
+            status          TEXT,
+            hlc             TEXT NOT NULL,
+            origin          TEXT NOT NULL CHECK (origin IN ('local', 'hub')),
+            recorded_at_ms  INTEGER NOT NULL,
+            fee_piasters    INTEGER,
+            body_ct         BLOB NOT NULL,      -- the record's wire JSON, encrypted
+            batch_seq       INTEGER             -- local events: the batch carrying it
+        );
+        CREATE INDEX events_transaction ON events(transaction_id);
+        CREATE INDEX events_batch ON events(batch_seq);
+
+        CREATE TABLE outbox (
+            position        INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id        TEXT NOT NULL UNIQUE REFERENCES events(event_id),
+            enqueued_at_ms  INTEGER NOT NULL
+        );
+
+        CREATE TABLE batches (
+            seq             INTEGER PRIMARY KEY,
+            prev_hash       BLOB NOT NULL,
+            batch_hash      BLOB NOT NULL,
+            envelope        BLOB NOT NULL,      -- the exact bytes every retry sends
+            record_count    INTEGER NOT NULL,
+            fee_piasters    INTEGER NOT NULL,
+            sealed_at_ms    INTEGER NOT NULL,
+            acked_at_ms     INTEGER,
+            receipt         BLOB
+        );
+
+        CREATE TABLE transactions (
+            transaction_id    TEXT PRIMARY KEY,
+            service_code      TEXT,
+            fee_piasters      INTEGER,
+            national_id_ct    BLOB,
+            citizen_name_ct   BLOB,
+            national_id_index TEXT,
+            status            TEXT NOT NULL,
+            status_key        TEXT NOT NULL,
+            recorded_at_ms    INTEGER,
+            updated_at_ms     INTEGER NOT NULL
+        );
+        CREATE INDEX transactions_national_id ON transactions(national_id_index);
+
+        CREATE TABLE catalog (
+            version         INTEGER PRIMARY KEY,
+            body            TEXT NOT NULL
+        );
+
+        CREATE TABLE revoked_nodes (node_id TEXT PRIMARY KEY);
+
+        CREATE TABLE state (
+            key             TEXT PRIMARY KEY,
+            value           TEXT NOT NULL
+        );
+        """
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see Store.write).
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=FULL",
+        "foreign_keys=ON",
+        "busy_timeout=30000",
+    ):
+        connection.execute(f"PRAGMA {pragma}")
+    return connection
+
+
+class Store:
+    """One node's database. Not thread-safe: one ``Store`` per thread or process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.connection = _connect(path)
+        migrations.apply(Database(self.connection))
+
+    def close(self) -> None:
+        self.connection.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One durable write transaction; rolled back if the block raises."""
+        connection = self.connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        row = self.connection.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    @staticmethod
+    def set_state(connection: sqlite3.Connection, key: str, value: str) -> None:
+        connection.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @staticmethod
+    def clear_state(connection: sqlite3.Connection, key: str) -> None:
+        connection.execute("DELETE FROM state WHERE key = ?", (key,))

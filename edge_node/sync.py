@@ -1,0 +1,231 @@
+"""One sync round: check the chain against the hub, seal, push, pull, heartbeat.
+
+Every step is resumable: batches are sealed before they are sent and acknowledged only
+with a verified hub receipt; the change cursor moves in the same transaction that applies
+the changes. A round that fails part-way leaves nothing half-done; the next one resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from importlib.metadata import version
+
+from edge_node.errors import HubRejected, SyncHalted
+from edge_node.faults import crash_point
+from edge_node.identity import NodeIdentity
+from edge_node.inbox import apply_change_set, current_cursor
+from edge_node.pii import PiiCipher
+from edge_node.sealer import HALT_KEY, SealerConfig, seal_pending
+from edge_node.store import Store
+from edge_node.transport import Transport, wall_clock_ms
+from sync_protocol import open_changes, parse_envelope
+from sync_protocol.receipt import verify_receipt
+
+__all__ = ["SyncReport", "check_chain", "sync_round"]
+
+log = logging.getLogger(__name__)
+MAX_CHANGE_PAGES = 1000
+
+
+@dataclass(slots=True)
+class SyncReport:
+    sealed: list[int] = field(default_factory=list)
+    acknowledged: list[int] = field(default_factory=list)
+    records_accepted: int = 0
+    records_known: int = 0
+    changes_applied: int = 0
+    status_events_received: int = 0
+    cursor: int = 0
+
+
+def _halt(store: Store, reason: str) -> None:
+    with store.write() as connection:
+        Store.set_state(connection, HALT_KEY, reason)
+    log.error("sealing halted: %s", reason)
+
+
+def check_chain(store: Store, transport: Transport) -> None:
+    """Compare the hub's chain head with ours. A hub ahead of us means this node was
+    restored from an old backup (or its disk cloned): halt sealing and say so."""
+    if store.get_state(HALT_KEY):
+        return
+    head = transport.chain_head()
+    hub_seq, hub_hash = int(head["seq"]), bytes.fromhex(head["batch_hash"])
+    if head.get("status") == "forked":
+        _halt(store, "the hub has quarantined this node's chain as forked")
+        return
+    ours = store.connection.execute(
+        "SELECT batch_hash FROM batches WHERE seq = ?", (hub_seq,)
+    ).fetchone()
+    local_seq = store.connection.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()[0]
+    if hub_seq > local_seq:
+        _halt(
+            store,
+            f"the hub holds batch {hub_seq} but this node only {local_seq}: "
+            "it was restored from an old backup",
+        )
+    elif hub_seq > 0 and (ours is None or bytes(ours[0]) != hub_hash):
+        _halt(store, f"the hub's batch {hub_seq} differs from this node's: forked history")
+
+
+def _push(store: Store, identity: NodeIdentity, transport: Transport, report: SyncReport) -> None:
+    seq_row = store.connection.execute(
+        "SELECT min(seq) FROM batches WHERE acked_at_ms IS NULL"
+    ).fetchone()
+    next_seq = seq_row[0]
+    while next_seq is not None:
+        row = store.connection.execute(
+            "SELECT envelope, batch_hash FROM batches WHERE seq = ?", (next_seq,)
+        ).fetchone()
+        if row is None:
+            return
+        envelope, batch_hash = bytes(row[0]), bytes(row[1])
+        try:
+            receipt_bytes = transport.push_batch(envelope)
+        except HubRejected as error:
+            if error.code == "chain_gap" and isinstance(error.extra.get("expected_seq"), int):
+                expected = int(error.extra["expected_seq"])  # type: ignore[call-overload]
+                if expected < next_seq:
+                    next_seq = expected  # the hub lost batches we thought acked: resend
+                    continue
+            if error.code in ("chain_fork", "node_forked"):
+                _halt(store, f"the hub refused batch {next_seq} as a fork ({error.code})")
+                raise SyncHalted(str(error), hint="central IT must resolve the fork") from None
+            raise
+        crash_point("push-before-ack")
+        receipt = verify_receipt(
+            receipt_bytes,
+            identity.hub_verify_key,
+            node_id=identity.node_id,
+            seq=next_seq,
+            batch_hash=batch_hash,
+        )
+        with store.write() as connection:
+            connection.execute(
+                "UPDATE batches SET acked_at_ms = coalesce(acked_at_ms, ?), receipt = ? "
+                "WHERE seq = ?",
+                (receipt.received_at_ms, receipt_bytes, next_seq),
+            )
+        report.acknowledged.append(next_seq)
+        report.records_accepted += receipt.records_accepted
+        report.records_known += receipt.records_known
+        following = store.connection.execute(
+            "SELECT min(seq) FROM batches WHERE seq > ? AND acked_at_ms IS NULL", (next_seq,)
+        ).fetchone()
+        next_seq = following[0]
+
+
+def _pull(
+    store: Store, identity: NodeIdentity, transport: Transport, pii: PiiCipher, report: SyncReport
+) -> None:
+    after = current_cursor(store)
+    for _ in range(MAX_CHANGE_PAGES):
+        change_set = open_changes(
+            parse_envelope(transport.changes(after)),
+            after=after,
+            node_id=identity.node_id,
+            hub_key=identity.hub_verify_key,
+            node_key=identity.keys.opening_key,
+        )
+        report.status_events_received += apply_change_set(
+            store, pii, change_set, now_ms=transport_now(transport)
+        )
+        report.changes_applied += len(change_set.changes)
+        after = report.cursor = change_set.cursor
+        if not change_set.has_more:
+            return
+
+
+def transport_now(transport: Transport) -> int:
+    """Hub time as this node best knows it (local clock corrected by the learned offset)."""
+    return wall_clock_ms() + transport.clock_offset_ms
+
+
+def heartbeat_report(
+    store: Store, *, now_ms: int, clock_offset_ms: int, data_dir: str
+) -> dict[str, object]:
+    """The backlog figures central IT monitors (also what ``edge-node status`` shows)."""
+    connection = store.connection
+    pending_events, oldest = connection.execute(
+        "SELECT count(*), min(enqueued_at_ms) FROM outbox"
+    ).fetchone()
+    unsent_batches, oldest_batch = connection.execute(
+        "SELECT count(*), min(sealed_at_ms) FROM batches WHERE acked_at_ms IS NULL"
+    ).fetchone()
+    unsynced_fees = connection.execute(
+        "SELECT coalesce(sum(fee_piasters), 0) FROM events e WHERE origin = 'local' AND "
+        "(batch_seq IS NULL OR batch_seq IN (SELECT seq FROM batches WHERE acked_at_ms IS NULL))"
+    ).fetchone()[0]
+    oldest_ms = min(x for x in (oldest, oldest_batch, now_ms) if x is not None)
+    halted = store.get_state(HALT_KEY)
+    return {
+        "pending_events": pending_events,
+        "unsent_batches": unsent_batches,
+        "oldest_pending_age_s": max(0, (now_ms - oldest_ms) // 1000),
+        "unsynced_fee_piasters": unsynced_fees,
+        "clock_offset_ms": clock_offset_ms,
+        "software_version": version("egypt-edge-sync"),
+        "disk_free_bytes": shutil.disk_usage(data_dir).free,
+        "chain_state": "ok" if not halted else ("restored" if "backup" in halted else "forked"),
+    }
+
+
+def sync_round(
+    store: Store,
+    identity: NodeIdentity,
+    transport: Transport,
+    pii: PiiCipher,
+    *,
+    data_dir: str,
+    sealer: SealerConfig = SealerConfig(),
+    seal: bool = True,
+) -> SyncReport:
+    """Run one full round. Raises Retryable/Final errors from :mod:`edge_node.errors`;
+    whatever completed before the error stays done."""
+    report = SyncReport()
+    try:
+        check_chain(store, transport)
+        halted = store.get_state(HALT_KEY)
+        if seal and not halted:
+            report.sealed = seal_pending(
+                store,
+                node_id=identity.node_id,
+                signing_key=identity.keys.signing_key,
+                hub_key=identity.hub_sealing_key,
+                pii=pii,
+                now_ms=transport_now(transport),
+                config=sealer,
+            )
+        if not halted:
+            _push(store, identity, transport, report)
+        _pull(store, identity, transport, pii, report)
+    finally:
+        _record_outcome(store, transport, data_dir)
+    if store.get_state(HALT_KEY):
+        raise SyncHalted(
+            f"sealing is halted: {store.get_state(HALT_KEY)}",
+            hint="records stay safe locally; central IT must resolve the chain",
+        )
+    with store.write() as connection:
+        Store.set_state(connection, "last_sync_ok_ms", str(transport_now(transport)))
+        Store.clear_state(connection, "last_error")
+    return report
+
+
+def _record_outcome(store: Store, transport: Transport, data_dir: str) -> None:
+    """Heartbeat after each round, even a failed one, if the hub is reachable at all."""
+    with store.write() as connection:
+        Store.set_state(connection, "clock_offset_ms", str(transport.clock_offset_ms))
+    try:
+        transport.heartbeat(
+            heartbeat_report(
+                store,
+                now_ms=transport_now(transport),
+                clock_offset_ms=transport.clock_offset_ms,
+                data_dir=data_dir,
+            )
+        )
+    except Exception as error:  # the heartbeat is best effort; the round's error matters
+        log.info("heartbeat not sent: %s", type(error).__name__)

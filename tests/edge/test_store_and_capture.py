@@ -1,0 +1,191 @@
+"""The edge write path on real SQLite files: capture, sealing budgets, change sets."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from edge_node.capture import CaptureContext, record_status_change, record_transaction
+from edge_node.catalog import current_catalog, install_catalog
+from edge_node.errors import CaptureError, SyncHalted
+from edge_node.inbox import apply_change_set, current_cursor
+from edge_node.pii import PiiCipher, generate_data_key
+from edge_node.sealer import HALT_KEY, SealerConfig, seal_pending
+from edge_node.store import Store
+from sync_protocol import (
+    CatalogChange,
+    CatalogError,
+    ChangeSet,
+    OpeningKey,
+    SigningKey,
+    open_batch,
+    parse_catalog,
+    parse_envelope,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = 1_790_000_000_000
+NODE = uuid.UUID("01900000-0000-7000-8000-000000000001")
+
+
+@pytest.fixture
+def catalog():  # type: ignore[no-untyped-def]
+    raw = json.loads((ROOT / "central_hub/data/catalog.json").read_text(encoding="utf-8"))
+    return parse_catalog(raw)
+
+
+@pytest.fixture
+def store(tmp_path: Path, catalog) -> Store:  # type: ignore[no-untyped-def]
+    store = Store(tmp_path / "edge.db")
+    with store.write() as connection:
+        install_catalog(connection, catalog)
+    yield store  # type: ignore[misc]
+    store.close()
+
+
+@pytest.fixture
+def context() -> CaptureContext:
+    return CaptureContext(NODE, "arish", PiiCipher(generate_data_key()))
+
+
+def _record(store: Store, context: CaptureContext, **overrides: object):  # type: ignore[no-untyped-def]
+    fields: dict[str, object] = {
+        "service_code": "CIV-BIRTH",
+        "national_id": "29001013400011",
+        "citizen_name": "أحمد محمد",
+        "staff_id": "clerk",
+        "now_ms": NOW,
+    } | overrides
+    return record_transaction(store, context, **fields)  # type: ignore[arg-type]
+
+
+def _counts(store: Store) -> tuple[int, ...]:
+    return tuple(
+        store.connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("events", "outbox", "transactions", "batches")
+    )
+
+
+def test_record_writes_event_outbox_and_projection_together(store, context) -> None:  # type: ignore[no-untyped-def]
+    created = _record(store, context)
+    assert _counts(store) == (1, 1, 1, 0)
+    assert created.fee_piasters == 2500  # the catalog's fee
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"national_id": "2900101340001"},  # 13 digits
+        {"national_id": "29001019900011"},  # no such governorate
+        {"citizen_name": ""},
+        {"citizen_name": "Ahmed 7"},
+        {"service_code": "NOPE"},
+        {"fee_piasters": -1},
+    ],
+)
+def test_bad_input_is_refused_and_writes_nothing(store, context, overrides) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CaptureError):
+        _record(store, context, **overrides)
+    assert _counts(store) == (0, 0, 0, 0)
+
+
+def test_status_change_needs_a_known_transaction(store, context) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CaptureError, match="no transaction"):
+        record_status_change(
+            store,
+            context,
+            transaction_id=uuid.uuid4(),
+            status="delivered",
+            staff_id="c",
+            now_ms=NOW,
+        )
+    created = _record(store, context)
+    record_status_change(
+        store,
+        context,
+        transaction_id=created.transaction_id,
+        status="delivered",
+        staff_id="c",
+        now_ms=NOW + 1,
+    )
+    status = store.connection.execute("SELECT status FROM transactions").fetchone()[0]
+    assert status == "delivered"
+
+
+def test_sealing_respects_the_record_and_byte_budgets_and_chains(store, context) -> None:  # type: ignore[no-untyped-def]
+    hub_opening, node_signing = OpeningKey.generate(), SigningKey.generate()
+    for i in range(25):
+        _record(store, context, national_id=f"290010134{i:04d}1", now_ms=NOW + i)
+    seqs = seal_pending(
+        store,
+        node_id=NODE,
+        signing_key=node_signing,
+        hub_key=hub_opening.public,
+        pii=context.pii,
+        now_ms=NOW + 100,
+        config=SealerConfig(max_records=10, max_record_bytes=1_000_000),
+    )
+    assert seqs == [1, 2, 3]
+    more = [_record(store, context, national_id=f"290010134{i:04d}1") for i in range(30, 33)]
+    assert seal_pending(
+        store,
+        node_id=NODE,
+        signing_key=node_signing,
+        hub_key=hub_opening.public,
+        pii=context.pii,
+        now_ms=NOW + 200,
+        config=SealerConfig(max_records=10, max_record_bytes=1),  # one record per batch
+    ) == [4, 5, 6]
+    rows = store.connection.execute(
+        "SELECT seq, prev_hash, batch_hash, envelope, record_count FROM batches ORDER BY seq"
+    ).fetchall()
+    assert [row[4] for row in rows] == [10, 10, 5, 1, 1, 1]
+    for earlier, later in itertools.pairwise(rows):
+        assert later[1] == earlier[2]  # prev_hash links to the previous batch
+    opened = open_batch(
+        parse_envelope(rows[-1][3]), node_key=node_signing.public, hub_key=hub_opening
+    )
+    assert [r.transaction_id for r in opened] == [more[-1].transaction_id]
+    assert _counts(store)[1] == 0  # the outbox is empty
+
+
+def test_sealing_refuses_while_halted_but_recording_goes_on(store, context) -> None:  # type: ignore[no-untyped-def]
+    with store.write() as connection:
+        Store.set_state(connection, HALT_KEY, "restored from an old backup")
+    _record(store, context)
+    with pytest.raises(SyncHalted):
+        seal_pending(
+            store,
+            node_id=NODE,
+            signing_key=SigningKey.generate(),
+            hub_key=OpeningKey.generate().public,
+            pii=context.pii,
+            now_ms=NOW,
+        )
+    assert _counts(store) == (1, 1, 1, 0)
+
+
+def test_an_older_catalog_is_refused_and_the_cursor_stays(store, context, catalog) -> None:  # type: ignore[no-untyped-def]
+    newer = dataclasses.replace(catalog, version=catalog.version + 1)
+    apply_change_set(
+        store,
+        context.pii,
+        ChangeSet(changes=(CatalogChange(5, newer),), cursor=5, has_more=False),
+        now_ms=NOW,
+    )
+    assert current_catalog(store.connection).version == catalog.version + 1
+    assert current_cursor(store) == 5
+    with pytest.raises(CatalogError, match="older"):
+        apply_change_set(
+            store,
+            context.pii,
+            ChangeSet(changes=(CatalogChange(6, catalog),), cursor=6, has_more=False),
+            now_ms=NOW,
+        )
+    assert current_cursor(store) == 5
+    assert current_catalog(store.connection).version == catalog.version + 1

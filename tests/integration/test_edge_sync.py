@@ -1,0 +1,242 @@
+"""The edge node against a real hub process: offline backlog, crashes, restore, agency
+decisions, PII at rest, and the long-running service."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from edge_node.capture import record_transaction
+from edge_node.node import EdgeNode
+from tests.integration.edges import HubView, enrolled_edge, stop_process
+from tests.integration.processes import HubProcess, run_cli, wait_for
+
+EXIT_NOT_DELIVERED = 5
+EXIT_HALTED = 6
+
+
+_FIRST = ("أحمد", "محمد", "فاطمة", "مريم", "محمود", "هدى", "علي", "نور", "يوسف", "سارة")
+_FAMILY = ("السيد", "عبد الله", "حسن", "إبراهيم", "مصطفى", "سليمان", "عثمان", "الشريف")
+
+
+def citizen_name(i: int) -> str:
+    """A distinct, digit-free Arabic name for citizen ``i`` (names may not hold digits)."""
+    return " ".join(
+        (_FIRST[i % 10], _FIRST[(i // 10) % 10], _FAMILY[(i // 100) % 8], _FAMILY[i // 800 % 8])
+    )
+
+
+def national_id(i: int) -> str:
+    """Valid, distinct IDs: born 1990-01-01 in North Sinai (34), serial ``i``."""
+    return f"290010134{i:04d}1"
+
+
+@pytest.fixture
+def hub(hub_factory) -> HubProcess:  # type: ignore[no-untyped-def]
+    hub = hub_factory()
+    hub.init()
+    hub.start()
+    return hub
+
+
+def test_a_thousand_offline_records_arrive_exactly_once_with_equal_fees(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    edge = enrolled_edge(hub, tmp_path, "arish", "مركز خدمات مصر بالعريش")
+    hub.stop()  # the link is down for the whole working day
+
+    node = EdgeNode.open(edge.data_dir)
+    recorded, fees = [], 0
+    try:
+        for i in range(1000):
+            created = record_transaction(
+                node.store,
+                node.capture_context,
+                service_code=("CIV-BIRTH", "PAS-NEW", "SOC-TAKAFUL")[i % 3],
+                national_id=national_id(i),
+                citizen_name=citizen_name(i),
+                staff_id="clerk-1",
+                now_ms=node.now_ms(),
+            )
+            recorded.append(str(created.transaction_id))
+            fees += created.fee_piasters
+    finally:
+        node.close()
+
+    offline = edge.run("sync", "--once")
+    assert offline.returncode == EXIT_NOT_DELIVERED, offline.stderr
+    assert "unreachable" in offline.stderr
+    assert edge.status()["pending_events"] + edge.status()["unsent_batches"] > 0
+
+    hub.start()
+    edge.ok("sync", "--once")
+
+    at_hub = HubView(hub).created_transactions("arish")
+    assert sorted(at_hub) == sorted(recorded)  # all 1,000, none twice
+    assert HubView(hub).fee_total("arish") == fees
+    status = edge.status()
+    assert status["unsynced_fee_piasters"] == 0
+    assert status["transactions_delivered"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("step", "crash_at"),
+    [
+        ("record", "record-before-commit"),
+        ("record", "record-after-commit"),
+        ("sync", "seal-before-commit"),
+        ("sync", "seal-after-commit"),
+        ("sync", "push-before-ack"),
+    ],
+)
+def test_sigkill_at_each_crash_point_loses_and_duplicates_nothing(
+    hub: HubProcess, tmp_path: Path, step: str, crash_at: str
+) -> None:
+    edge = enrolled_edge(hub, tmp_path, "tanta", "مركز خدمات مصر بطنطا")
+    returned = [edge.record(national_id(i), citizen_name(i)) for i in range(3)]
+    edge.ok("sync", "--once")
+    returned += [edge.record(national_id(i), citizen_name(i)) for i in range(3, 6)]
+
+    if step == "record":
+        crashed = edge.run(
+            "record",
+            "--service",
+            "CIV-BIRTH",
+            "--national-id",
+            national_id(7),
+            "--name",
+            "س",
+            crash_at=crash_at,
+        )
+    else:
+        crashed = edge.run("sync", "--once", crash_at=crash_at)
+    assert crashed.returncode == -signal.SIGKILL
+    assert edge.integrity() == "ok"
+
+    edge.ok("sync", "--once")
+    edge.ok("sync", "--once")  # a second round changes nothing
+    at_hub = HubView(hub).created_transactions("tanta")
+    assert len(at_hub) == len(set(at_hub)), "a transaction reached the hub twice"
+    assert set(returned) <= set(at_hub)
+    assert len(at_hub) == edge.status()["transactions_recorded"]
+    assert edge.integrity() == "ok"
+
+
+def test_restore_from_an_old_backup_is_detected_and_nothing_merges_twice(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    edge = enrolled_edge(hub, tmp_path, "aswan", "مركز خدمات مصر بأسوان")
+    first = [edge.record(national_id(i), citizen_name(i)) for i in range(3)]
+    edge.ok("sync", "--once")
+    backup = tmp_path / "backup"
+    shutil.copytree(edge.data_dir, backup)
+    second = [edge.record(national_id(i), citizen_name(i)) for i in range(3, 6)]
+    edge.ok("sync", "--once")
+
+    shutil.rmtree(edge.data_dir)
+    shutil.copytree(backup, edge.data_dir)  # the PC died; IT restored last week's copy
+    after_restore = [edge.record(national_id(i), citizen_name(i)) for i in range(6, 8)]
+    halted = edge.run("sync", "--once")
+
+    assert halted.returncode == EXIT_HALTED, halted.stderr
+    assert "old backup" in halted.stderr
+    assert edge.status()["sealing_halted"]
+    assert HubView(hub).node_status("aswan") == ["forked"]
+    at_hub = HubView(hub).created_transactions("aswan")
+    assert sorted(at_hub) == sorted(first + second)  # nothing twice, nothing lost
+    assert not set(after_restore) & set(at_hub)  # kept locally until IT acts
+
+    # Staff can keep working; the node keeps refusing to seal.
+    edge.record(national_id(9), citizen_name(9))
+    assert edge.run("sync", "--once").returncode == EXIT_HALTED
+    assert sorted(HubView(hub).created_transactions("aswan")) == sorted(first + second)
+
+
+def test_agency_decision_at_the_hub_reaches_the_center(hub: HubProcess, tmp_path: Path) -> None:
+    edge = enrolled_edge(hub, tmp_path, "giza", "مركز خدمات مصر بالجيزة")
+    approved, rejected = edge.record(national_id(1), "أ"), edge.record(national_id(2), "ب")
+    edge.ok("sync", "--once")
+    token = json.loads(
+        run_cli(
+            "central_hub",
+            "token",
+            "create",
+            "--role",
+            "agency",
+            "--name",
+            "passports",
+            "--data-dir",
+            str(hub.data_dir),
+            "--db",
+            hub.db_url,
+            "--json",
+        )
+    )["token"]
+    for transaction, decision in ((approved, "approved"), (rejected, "rejected")):
+        answer = httpx.post(
+            f"{hub.url}/v1/transactions/{transaction}/status",
+            json={"status": decision, "actor_id": "officer-7", "note": "checked"},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 200, answer.text
+
+    report = json.loads(edge.ok("sync", "--once", "--json"))
+    assert report["status_events_received"] == 2
+    assert edge.show(approved)["status"] == "approved"
+    assert edge.show(rejected)["status"] == "rejected"
+    again = json.loads(edge.ok("sync", "--once", "--json"))
+    assert again["status_events_received"] == 0  # applied once, cursor moved with it
+
+
+def test_national_id_and_name_never_reach_the_disk_in_clear(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    edge = enrolled_edge(hub, tmp_path, "sharm", "مركز خدمات مصر بشرم الشيخ")
+    people = [(national_id(40 + i), "فاطمة عبد الرحمن " + citizen_name(i)) for i in range(5)]
+    transactions = [edge.record(nid, name) for nid, name in people]
+    edge.ok("sync", "--once")
+    edge.ok("status-change", transactions[0], "delivered")
+
+    db, wal = edge.data_dir / "edge.db", edge.data_dir / "edge.db-wal"
+    before_checkpoint = db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    with sqlite3.connect(db) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    after_checkpoint = db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    for blob in (before_checkpoint, after_checkpoint):
+        for nid, name in people:
+            assert nid.encode() not in blob
+            assert name.encode("utf-8") not in blob
+            assert name.split()[0].encode("utf-8") not in blob
+    # ...yet staff can still find the citizen by national ID (blind index).
+    found = json.loads(edge.ok("find", "--national-id", people[0][0], "--json"))
+    assert [item["transaction_id"] for item in found] == [transactions[0]]
+    assert found[0]["citizen_name"] == people[0][1]
+    assert found[0]["status"] == "delivered"
+
+
+def test_the_service_keeps_retrying_and_delivers_when_the_hub_returns(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    edge = enrolled_edge(hub, tmp_path, "arish", "مركز خدمات مصر بالعريش")
+    hub.stop()
+    service = edge.spawn_run("--sync-interval", "0.5", "--seal-after", "0", "--backoff-cap", "1")
+    try:
+        recorded = [edge.record(national_id(i), citizen_name(i)) for i in range(4)]
+        wait_for(
+            lambda: edge.status()["last_error"] is not None, timeout_s=30, what="a failed round"
+        )
+        hub.start()
+        wait_for(
+            lambda: edge.status()["transactions_delivered"] == 4,
+            timeout_s=60,
+            what="the running service to deliver the backlog",
+        )
+        assert sorted(HubView(hub).created_transactions("arish")) == sorted(recorded)
+    finally:
+        assert stop_process(service) == 0  # SIGTERM ends it cleanly
