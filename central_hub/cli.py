@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 invalid input (rejected, nothing changed),
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -106,8 +107,6 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only).")] = 1,
 ) -> None:
     """Run the HTTP API (uvicorn). Applies pending migrations first."""
-    import os
-
     import uvicorn
 
     settings = _settings(data_dir, db)
@@ -252,4 +251,7 @@ def token_create(
 
 def main() -> None:
     """Console-script entry point."""
+    # Everything the hub creates (the data dir, hub.db with its -wal and -shm files, key
+    # files) is for the hub's user only: SQLite would otherwise follow the caller's umask.
+    os.umask(0o077)
     sys.exit(app())

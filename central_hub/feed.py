@@ -1,9 +1,11 @@
-"""The change feed: what each node should learn from the hub, sealed to that node."""
+"""The change feed: what each node should learn from the hub, sealed to that node, one
+page at a time, each page bounded by count and by bytes."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from typing import Final
 
 from central_hub.errors import BadRequest
 from central_hub.keystore import HubIdentity
@@ -12,6 +14,7 @@ from sync_protocol import (
     SealingKey,
     TransactionStatus,
     decode_json,
+    encode_json,
     new_transaction_status,
     new_uuid7,
     record_from_dict,
@@ -22,11 +25,31 @@ from sync_protocol.changes import (
     Change,
     RevocationChange,
     StatusChange,
+    change_to_dict,
     seal_changes,
 )
+from sync_protocol.envelope import DEFAULT_LIMITS, Limits
 from sync_protocol.hlc import HybridClock
 
-__all__ = ["build_changes", "publish_revocations", "record_agency_decision"]
+__all__ = [
+    "build_changes",
+    "max_page_payload_bytes",
+    "publish_revocations",
+    "record_agency_decision",
+]
+
+# A CHANGES envelope is its payload compressed plus this much: header, ciphertext length
+# and signature (178), HPKE encapsulation (1120) and AES-GCM tag (16).
+_ENVELOPE_OVERHEAD_BYTES: Final = 178 + 1120 + 16
+# The payload around the changes: {"changes":[...],"cursor":N,"has_more":false}.
+_WRAPPER_BYTES: Final = len(encode_json({"changes": [], "cursor": 2**64, "has_more": False}))
+
+
+def max_page_payload_bytes(limits: Limits = DEFAULT_LIMITS) -> int:
+    """The largest change-set payload that always seals within ``limits``, even when zlib
+    cannot compress it (zlib then grows its input by less than n/2048 + 13 bytes)."""
+    room = limits.max_envelope_bytes - _ENVELOPE_OVERHEAD_BYTES
+    return min(limits.max_payload_bytes, room - room // 2048 - 64)
 
 
 def _to_change(row: ChangeRow) -> Change:
@@ -42,22 +65,47 @@ def _to_change(row: ChangeRow) -> Change:
 
 
 def build_changes(
-    store: Store, identity: HubIdentity, node: NodeRow, *, after: int, now_ms: int, page_size: int
+    store: Store,
+    identity: HubIdentity,
+    node: NodeRow,
+    *,
+    after: int,
+    now_ms: int,
+    page_size: int,
+    page_bytes: int,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> bytes:
-    """The sealed change set after cursor ``after`` for ``node``."""
+    """The sealed change set after cursor ``after`` for ``node``: at most ``page_size``
+    changes and, past the first, at most ``page_bytes`` of payload, never more than fits
+    an envelope within ``limits`` (what the node opens with). ``has_more`` is set exactly
+    when changes remain after the page."""
     if after < 0:
         raise BadRequest("invalid_cursor", "after must be a non-negative integer")
-    rows = store.changes_after(node.center_id, after, page_size)
-    changes = [_to_change(row) for row in rows]
+    budget = min(page_bytes, max_page_payload_bytes(limits)) - _WRAPPER_BYTES
+    page = store.changes_after(
+        node.center_id, after, max_rows=min(page_size, limits.max_records), max_body_bytes=budget
+    )
+    # The store's cut counts stored bodies; the exact size is the encoded change with its
+    # cursor and kind (and a comma), so the cut is made again here on exact figures.
+    changes: list[Change] = []
+    size = 0
+    for row in page.rows:
+        change = _to_change(row)
+        change_bytes = len(encode_json(change_to_dict(change))) + 1
+        if changes and size + change_bytes > budget:
+            break
+        changes.append(change)
+        size += change_bytes
     return seal_changes(
         changes,
         after=after,
-        cursor=rows[-1].cursor if rows else after,
-        has_more=len(rows) == page_size,
+        cursor=changes[-1].cursor if changes else after,
+        has_more=page.more or len(changes) < len(page.rows),
         node_id=node.node_id,
         created_at_ms=now_ms,
         hub_key=identity.signing_key,
         node_key=SealingKey(node.sealing_key),
+        limits=limits,
     )
 
 

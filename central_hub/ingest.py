@@ -83,7 +83,8 @@ class Ingestor:
             node_key = VerifyKey(node.verify_key)
             verify_envelope(envelope, node_key)
         except (InvalidSeal, InvalidKey):
-            log.warning("batch signature failed", extra={"node_id": str(header.node_id)})
+            # The id in the message itself: the hub installs no formatter that shows extras.
+            log.warning("batch signature failed: node %s seq %d", header.node_id, header.seq)
             raise Unauthenticated("invalid_signature", "batch signature did not verify") from None
         for _attempt in range(3):
             receipt = self._ingest_verified(envelope, node.center_id, node_key, node.status)
@@ -126,7 +127,7 @@ class Ingestor:
                 reason="fork",
                 now_ms=self._clock_ms(),
             )
-            log.error("fork quarantined", extra={"node_id": str(header.node_id)})
+            log.error("fork quarantined: node %s seq %d", header.node_id, header.seq)
             raise Conflict(
                 "chain_fork",
                 f"batch {header.seq} contradicts this node's accepted history",

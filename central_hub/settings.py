@@ -21,7 +21,10 @@ class HubSettings:
     ingest_concurrency: int = 8
     enrollment_token_ttl_hours: int = 72
     request_window_ms: int = 5 * 60 * 1000
-    changes_page_size: int = 200
+    changes_page_size: int = 200  # changes per page of the feed, at most
+    # ... and bytes of change JSON per page, at most (a page always holds at least one
+    # change; the feed also keeps every page within the envelope bounds a node accepts).
+    changes_page_bytes: int = 4 * 1024 * 1024
 
     @property
     def database_url(self) -> str:

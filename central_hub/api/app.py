@@ -1,5 +1,6 @@
 """The hub's HTTP API (FastAPI): enrollment, batch ingest, change feed, agency decisions,
-heartbeats and health. Every error is an RFC 9457 problem body with a stable ``code``.
+heartbeats and health. Every error is an RFC 9457 problem body with a stable ``code``
+(``central_hub/api/problems.py``); every request body is bounded before it is parsed.
 
 No ``from __future__ import annotations`` here: FastAPI reads route signatures at run
 time, including the ``SignedNode`` alias local to :func:`create_app`."""
@@ -10,23 +11,28 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from central_hub.api.problems import (
+    PROBLEM,
+    InternalErrorGuard,
+    install_problem_handlers,
+    invalid_request,
+)
 from central_hub.api.time_header import HubTimeHeader
 from central_hub.auth import authenticate_node, authorize_token
 from central_hub.catalog import ensure_catalog
 from central_hub.enrollment import EnrollmentRequest, enroll_node
 from central_hub.errors import (
     BadRequest,
-    HubError,
     NotFound,
     Overloaded,
     PayloadTooLarge,
@@ -44,9 +50,11 @@ from sync_protocol import STATUSES, HybridClock, Limits, ValidationError
 __all__ = ["create_app", "create_app_from_env"]
 
 log = logging.getLogger("central_hub.api")
-PROBLEM = "application/problem+json"
 OCTETS = "application/octet-stream"
+# Every JSON body (enrollment, heartbeat, agency decision) and every signed request's body
+# is read up to this many bytes, then refused with 413 before anything parses it.
 MAX_JSON_BYTES = 64 * 1024
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def _wall_clock_ms() -> int:
@@ -94,9 +102,36 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _json_body(request: Request, model: type[Model]) -> Model:
+    """The request's JSON body as ``model``: size-bounded first, then parsed once."""
+    raw = await _read_body(request, MAX_JSON_BYTES)
+    return _parse_json(raw, model)
+
+
+def _parse_json(raw: bytes, model: type[Model]) -> Model:
+    try:
+        return model.model_validate_json(raw)
+    except PydanticValidationError as error:
+        raise invalid_request(
+            "request body is not valid", error.errors(include_url=False, include_input=False)
+        ) from None
+
+
+def _json_request(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a body the route reads itself (so that it is bounded before parsing)."""
+    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}}
+    return {"requestBody": schema | {"required": True}}
+
+
 def _target(request: Request) -> str:
-    query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
+    """The request target exactly as it came over the wire, which is what the node signed:
+    the raw path (still percent-encoded, with any ASGI root path) and the raw query. The
+    decoded ``request.url.path`` would let ``/v1/chain%2Dhead`` and ``/v1/chain-head``
+    share one signature."""
+    raw_path = request.scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else request.url.path
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return path + (f"?{query}" if query else "")
 
 
 class _Gate:
@@ -140,37 +175,21 @@ def create_app(
         version="1",
         description="Ingest API for edge nodes, change feed, agency decisions. "
         "Wire format: docs/protocol.md.",
+        # Declaring 4XX keeps FastAPI from advertising its 422, which the hub never sends.
+        responses={
+            "4XX": {
+                "description": "A problem body (RFC 9457) with a stable `code`",
+                "content": {PROBLEM: {"schema": {"type": "object"}}},
+            }
+        },
     )
+    # Added innermost first: the guard turns a crash into a 500 problem, and the time
+    # header, outside it, stamps that answer like every other.
+    app.add_middleware(InternalErrorGuard)
     app.add_middleware(HubTimeHeader, clock_ms=clock_ms)
+    install_problem_handlers(app)
     app.state.store = store
     app.state.engine = engine
-
-    @app.exception_handler(HubError)
-    async def _hub_error(_request: Request, error: HubError) -> JSONResponse:
-        headers = {}
-        if isinstance(error, Retryable):
-            headers["Retry-After"] = str(error.retry_after_seconds)
-        return JSONResponse(
-            error.problem(), status_code=error.status, media_type=PROBLEM, headers=headers
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
-        problem = BadRequest("invalid_request", "request body or parameters are invalid")
-        body = problem.problem() | {
-            "status": 422,
-            "errors": [
-                {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))}
-                for e in error.errors()
-            ][:20],
-        }
-        return JSONResponse(body, status_code=422, media_type=PROBLEM)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        body = HubError("internal_error", "the hub hit an unexpected error").problem()
-        return JSONResponse(body, status_code=500, media_type=PROBLEM)
 
     async def signed_node(request: Request) -> tuple[NodeRow, bytes]:
         body = await _read_body(request, MAX_JSON_BYTES)
@@ -187,6 +206,11 @@ def create_app(
         return node, body
 
     SignedNode = Annotated[tuple[NodeRow, bytes], Depends(signed_node)]
+
+    def agency_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        # A dependency, so it runs before the path and body are validated: a caller
+        # without a token learns nothing about what the route would accept.
+        authorize_token(store, authorization, "agency")
 
     @app.get("/livez", tags=["health"])
     @app.get("/healthz", tags=["health"], include_in_schema=False)
@@ -226,23 +250,28 @@ def create_app(
             "hub_sealing_fingerprint": sealing.fingerprint,
         }
 
-    @app.post("/v1/enroll", tags=["nodes"])
-    def enroll(body: EnrollBody) -> dict[str, object]:
+    @app.post("/v1/enroll", tags=["nodes"], openapi_extra=_json_request(EnrollBody))
+    async def enroll(request: Request) -> dict[str, object]:
         """Redeem a one-time enrollment token for a new node of the token's center."""
-        latest = store.latest_catalog()
-        return enroll_node(
-            store,
-            identity,
-            EnrollmentRequest(
-                token=body.token,
-                verify_key_b64=body.verify_key,
-                sealing_key_b64=body.sealing_key,
-                proof_b64=body.proof,
-                software_version=body.software_version,
-            ),
-            now_ms=clock_ms(),
-            catalog_version=latest[0] if latest else 0,
-        )
+        body = await _json_body(request, EnrollBody)
+
+        def run() -> dict[str, object]:
+            latest = store.latest_catalog()
+            return enroll_node(
+                store,
+                identity,
+                EnrollmentRequest(
+                    token=body.token,
+                    verify_key_b64=body.verify_key,
+                    sealing_key_b64=body.sealing_key,
+                    proof_b64=body.proof,
+                    software_version=body.software_version,
+                ),
+                now_ms=clock_ms(),
+                catalog_version=latest[0] if latest else 0,
+            )
+
+        return await run_in_threadpool(run)
 
     @app.post(
         "/v1/batches",
@@ -285,17 +314,15 @@ def create_app(
             after=after,
             now_ms=clock_ms(),
             page_size=settings.changes_page_size,
+            page_bytes=settings.changes_page_bytes,
         )
         return Response(sealed, media_type=OCTETS)
 
-    @app.post("/v1/heartbeat", tags=["nodes"])
+    @app.post("/v1/heartbeat", tags=["nodes"], openapi_extra=_json_request(HeartbeatBody))
     def heartbeat(signed: SignedNode) -> dict[str, object]:
         """Store the node's backlog and health report for central IT."""
-        node, raw = signed
-        try:
-            body = HeartbeatBody.model_validate_json(raw)
-        except ValueError:
-            raise BadRequest("invalid_request", "heartbeat body is not valid") from None
+        node, raw = signed  # read (bounded) and authenticated by ``signed_node``
+        body = _parse_json(raw, HeartbeatBody)
         report = body.model_dump(exclude={"chain_state"})
         store.save_heartbeat(node.node_id, report, clock_ms())
         if body.chain_state != "ok":
@@ -305,14 +332,34 @@ def create_app(
             log.error("node reports %s chain: %s", body.chain_state, node.node_id)
         return {"status": "stored"}
 
-    @app.post("/v1/transactions/{transaction_id}/status", tags=["agencies"])
-    def decide(
-        transaction_id: uuid.UUID,
-        body: DecisionBody,
-        authorization: Annotated[str | None, Header()] = None,
+    @app.get("/v1/transactions", tags=["agencies"], dependencies=[Depends(agency_token)])
+    def list_transactions(
+        status: Annotated[str | None, Query(max_length=16)] = None,
+        center: Annotated[str | None, Query(max_length=64)] = None,
+        after: Annotated[uuid.UUID | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, object]:
+        """An agency's work queue: transactions by status and center, oldest first.
+        Page with ``after`` = the last transaction id of the previous page."""
+        if status is not None and status not in ("created", *STATUSES):
+            raise BadRequest("invalid_status", f"status must be created or one of {STATUSES}")
+        page = store.list_transactions(
+            status=status, center_id=center, after=str(after) if after else None, limit=limit + 1
+        )
+        return {"transactions": page[:limit], "has_more": len(page) > limit}
+
+    @app.post(
+        "/v1/transactions/{transaction_id}/status",
+        tags=["agencies"],
+        dependencies=[Depends(agency_token)],
+        openapi_extra=_json_request(DecisionBody),
+    )
+    async def decide(transaction_id: uuid.UUID, request: Request) -> dict[str, object]:
         """Record an agency decision; it flows to the center that owns the transaction."""
-        authorize_token(store, authorization, "agency")
+        body = await _json_body(request, DecisionBody)
+        return await run_in_threadpool(_decide, transaction_id, body)
+
+    def _decide(transaction_id: uuid.UUID, body: DecisionBody) -> dict[str, object]:
         center = store.transaction_center(transaction_id)
         if center is None:
             raise NotFound("unknown_transaction", "no transaction with this id has reached the hub")

@@ -25,9 +25,19 @@ def is_sqlite(url: str) -> bool:
 def create_hub_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine whose transactions are safe for the hub's write path on either backend."""
     url = normalise_url(url)
+    # Statement parameters hold citizens' records (national ID, name) and token hashes;
+    # hide_parameters keeps them out of logged SQL and out of every DBAPI error's text.
     if not is_sqlite(url):
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            hide_parameters=True,
+        )
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: object) -> None:

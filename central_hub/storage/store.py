@@ -30,6 +30,7 @@ __all__ = [
     "BatchOutcome",
     "ChainMoved",
     "ChainSnapshot",
+    "ChangePage",
     "ChangeRow",
     "NodeRow",
     "SqlStore",
@@ -76,6 +77,12 @@ class ChangeRow:
     center_id: str | None
     kind: str
     body: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    rows: tuple[ChangeRow, ...]
+    more: bool  # another change for this center follows the last row
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +134,18 @@ class Store(Protocol):
         self, node_id: uuid.UUID, nonce: str, expires_at_ms: int, now_ms: int
     ) -> bool: ...
     def append_change(self, center_id: str | None, kind: str, body: str, now_ms: int) -> int: ...
-    def changes_after(self, center_id: str, cursor: int, limit: int) -> list[ChangeRow]: ...
+    def changes_after(
+        self, center_id: str, cursor: int, *, max_rows: int, max_body_bytes: int
+    ) -> ChangePage: ...
     def publish_catalog(self, version: int, body: str, now_ms: int) -> bool: ...
     def latest_catalog(self) -> tuple[int, str] | None: ...
     def create_api_token(self, token_hash: str, role: str, name: str, now_ms: int) -> None: ...
     def api_token_role(self, token_hash: str) -> str | None: ...
     def transaction_center(self, transaction_id: uuid.UUID) -> str | None: ...
     def transaction_status(self, transaction_id: uuid.UUID) -> str | None: ...
+    def list_transactions(
+        self, *, status: str | None, center_id: str | None, after: str | None, limit: int
+    ) -> list[dict[str, Any]]: ...
     def record_hub_event(self, record: TransactionStatus, now_ms: int) -> int: ...
     def save_heartbeat(self, node_id: uuid.UUID, values: dict[str, Any], now_ms: int) -> None: ...
 
@@ -487,18 +499,37 @@ class SqlStore:
         with self.engine.begin() as connection:
             return self._append_change(connection, center_id, kind, body, now_ms)
 
-    def changes_after(self, center_id: str, cursor: int, limit: int) -> list[ChangeRow]:
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(t.changes)
-                .where(
-                    t.changes.c.cursor > cursor,
-                    or_(t.changes.c.center_id.is_(None), t.changes.c.center_id == center_id),
-                )
-                .order_by(t.changes.c.cursor)
-                .limit(limit)
+    def changes_after(
+        self, center_id: str, cursor: int, *, max_rows: int, max_body_bytes: int
+    ) -> ChangePage:
+        """The changes for ``center_id`` after ``cursor``, in cursor order: at most
+        ``max_rows``, and beyond the first (always taken, so a reader makes progress) no
+        more than ``max_body_bytes`` of bodies in all. Rows are streamed, so memory stays
+        near the page size however large the changes behind it are."""
+        query = (
+            select(t.changes)
+            .where(
+                t.changes.c.cursor > cursor,
+                or_(t.changes.c.center_id.is_(None), t.changes.c.center_id == center_id),
             )
-            return [ChangeRow(r.cursor, r.center_id, r.kind, r.body) for r in rows]
+            .order_by(t.changes.c.cursor)
+            .limit(max(max_rows, 1) + 1)  # one more than a page tells whether more follow
+        )
+        rows: list[ChangeRow] = []
+        size, more = 0, False
+        with self.engine.connect() as connection:
+            result = connection.execution_options(yield_per=4).execute(query)
+            try:
+                for found in result:
+                    body_bytes = len(found.body.encode("utf-8"))
+                    if rows and (len(rows) >= max_rows or size + body_bytes > max_body_bytes):
+                        more = True
+                        break
+                    rows.append(ChangeRow(found.cursor, found.center_id, found.kind, found.body))
+                    size += body_bytes
+            finally:
+                result.close()  # a server-side cursor (PostgreSQL) left open warns later
+        return ChangePage(tuple(rows), more=more)
 
     def publish_catalog(self, version: int, body: str, now_ms: int) -> bool:
         """Store catalog ``version`` and announce it on the feed; False if it exists."""
@@ -564,6 +595,29 @@ class SqlStore:
                     t.transactions.c.transaction_id == str(transaction_id)
                 )
             ).scalar_one_or_none()
+
+    def list_transactions(
+        self, *, status: str | None, center_id: str | None, after: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """A page of transactions in id (= recording time) order, after the id ``after``."""
+        table = t.transactions
+        query = select(
+            table.c.transaction_id,
+            table.c.center_id,
+            table.c.service_code,
+            table.c.fee_piasters,
+            table.c.status,
+            table.c.recorded_at_ms,
+        )
+        if status is not None:
+            query = query.where(table.c.status == status)
+        if center_id is not None:
+            query = query.where(table.c.center_id == center_id)
+        if after is not None:
+            query = query.where(table.c.transaction_id > after)
+        query = query.order_by(table.c.transaction_id).limit(limit)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
 
     def record_hub_event(self, record: TransactionStatus, now_ms: int) -> int:
         """Store a status event made at the hub and queue it for its center's feed."""

@@ -136,9 +136,34 @@ def test_changes_are_ordered_and_scoped_to_a_center(store: SqlStore) -> None:
     everyone = store.append_change(None, "revocations", "[]", T0_MS)
     aswan_only = store.append_change("aswan", "status", "{}", T0_MS)
     arish_only = store.append_change("arish", "status", "{}", T0_MS)
-    assert [c.cursor for c in store.changes_after("arish", 0, 10)] == [everyone, arish_only]
-    assert [c.cursor for c in store.changes_after("aswan", everyone, 10)] == [aswan_only]
+    arish = store.changes_after("arish", 0, max_rows=10, max_body_bytes=1000)
+    assert ([c.cursor for c in arish.rows], arish.more) == ([everyone, arish_only], False)
+    aswan = store.changes_after("aswan", everyone, max_rows=10, max_body_bytes=1000)
+    assert ([c.cursor for c in aswan.rows], aswan.more) == ([aswan_only], False)
     assert everyone < aswan_only < arish_only
+
+
+def test_a_change_page_stops_at_its_row_count_and_says_more_follow(store: SqlStore) -> None:
+    cursors = [store.append_change(None, "status", "{}", T0_MS) for _ in range(5)]
+    page = store.changes_after("arish", 0, max_rows=2, max_body_bytes=10**6)
+    assert ([c.cursor for c in page.rows], page.more) == (cursors[:2], True)
+    page = store.changes_after("arish", cursors[2], max_rows=2, max_body_bytes=10**6)
+    assert ([c.cursor for c in page.rows], page.more) == (cursors[3:], False)
+
+
+def test_a_change_page_stops_before_its_byte_budget_but_always_takes_one(
+    store: SqlStore,
+) -> None:
+    big = "x" * 600  # every body counts in UTF-8 bytes: "ع" is two
+    first = store.append_change(None, "catalog", "ع" * 300, T0_MS)
+    second = store.append_change(None, "catalog", big, T0_MS)
+    third = store.append_change(None, "catalog", "{}", T0_MS)
+    page = store.changes_after("arish", 0, max_rows=10, max_body_bytes=100)
+    assert ([c.cursor for c in page.rows], page.more) == ([first], True)
+    page = store.changes_after("arish", 0, max_rows=10, max_body_bytes=1200)
+    assert ([c.cursor for c in page.rows], page.more) == ([first, second], True)
+    page = store.changes_after("arish", first, max_rows=10, max_body_bytes=602)
+    assert ([c.cursor for c in page.rows], page.more) == ([second, third], False)
 
 
 def test_catalog_versions_publish_once(store: SqlStore) -> None:
