@@ -28,7 +28,6 @@ import gc
 import hashlib
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -39,12 +38,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import cryptography
-from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from rich.console import Console
 from rich.table import Table
 
+from bench._support import machine
 from sync_protocol import (
     GENESIS_HASH,
     GOVERNORATES,
@@ -176,19 +174,27 @@ def _citizen(rng: random.Random, today: dt.date) -> tuple[str, str]:
     return name, _national_id(rng, born, male)
 
 
-def build_batches(batch_count: int, records_per_batch: int, seed: int) -> list[list[Record]]:
+def build_batches(
+    batch_count: int,
+    records_per_batch: int,
+    seed: int,
+    *,
+    node_id: uuid.UUID = NODE_ID,
+    center_id: str = CENTER_ID,
+    start_ms: int = START_MS,
+) -> list[list[Record]]:
     """``batch_count`` batches of realistic records from one center, deterministic in ``seed``.
 
     A status record always follows (in HLC order) the transaction it changes: it picks one
     of the transactions this center has opened so far.
     """
     rng = random.Random(seed)
-    now_ms = START_MS
+    now_ms = start_ms
 
     def clock() -> int:
         return now_ms
 
-    hlc = HybridClock(NODE_ID, clock)
+    hlc = HybridClock(node_id, clock)
     opened: list[uuid.UUID] = []
     batches: list[list[Record]] = []
     for _ in range(batch_count):
@@ -205,7 +211,7 @@ def build_batches(batch_count: int, records_per_batch: int, seed: int) -> list[l
                     new_transaction_status(
                         event_id=event_id,
                         hlc=hlc.tick(),
-                        center_id=CENTER_ID,
+                        center_id=center_id,
                         transaction_id=changed,
                         status=status,
                         actor_id=rng.choice(STAFF_IDS if own_staff else AGENCY_ACTORS),
@@ -223,7 +229,7 @@ def build_batches(batch_count: int, records_per_batch: int, seed: int) -> list[l
                 new_transaction_created(
                     event_id=event_id,
                     hlc=hlc.tick(),
-                    center_id=CENTER_ID,
+                    center_id=center_id,
                     service_code=service_code,
                     national_id=national_id,
                     citizen_name=name,
@@ -267,27 +273,6 @@ def _hand_encode(batch: Sequence[Record]) -> bytes:
         sort_keys=True,
         allow_nan=False,
     ).encode("utf-8")
-
-
-def _machine() -> dict[str, Any]:
-    cpu_model = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu_model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass  # not Linux: platform.processor() is the best there is
-    return {
-        "platform": platform.platform(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model or "unknown",
-        "cryptography": cryptography.__version__,
-        "openssl": openssl_backend.openssl_version_text(),
-        "zlib": zlib.ZLIB_RUNTIME_VERSION,
-    }
 
 
 # (key, label) in print order; indented labels are parts of the row above them.
@@ -388,7 +373,7 @@ def run(batch_count: int, records_per_batch: int, repeat: int, seed: int) -> dic
         return float(rates[key]["records_per_second"])
 
     return {
-        "machine": _machine(),
+        "machine": machine(),
         "workload": {
             "batches": batch_count,
             "records_per_batch": records_per_batch,

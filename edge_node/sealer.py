@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from edge_node.errors import SyncHalted
-from edge_node.events import load_event
 from edge_node.faults import crash_point
 from edge_node.pii import PiiCipher
 from edge_node.store import Store
 from sync_protocol import (
     GENESIS_HASH,
+    EnvelopeKind,
     SealingKey,
     SigningKey,
-    TransactionCreated,
     parse_envelope,
-    seal_batch,
+    seal_envelope,
 )
 
 __all__ = ["SealerConfig", "halt_reason", "seal_pending"]
@@ -50,11 +50,19 @@ def seal_pending(
     pii: PiiCipher,
     now_ms: int,
     config: SealerConfig = SealerConfig(),
+    max_batches: int | None = None,
 ) -> list[int]:
-    """Seal every pending event into batches of at most ``config.max_records``; return
-    the new seqs. Refuses while sealing is halted (fork or restore detected)."""
+    """Seal pending events into batches of at most ``config.max_records`` (every pending
+    event, or ``max_batches`` batches); return the new seqs. Refuses while sealing is
+    halted (fork or restore detected).
+
+    The payload is the events' stored canonical JSON, joined into the canonical array
+    (``encode_records`` of the same records, byte for byte): each record was validated
+    when it was captured and its stored JSON is authenticated by the PII AEAD, so parsing
+    and re-validating it here would only repeat that work (and the hub validates every
+    record again when it opens the batch)."""
     sealed: list[int] = []
-    while True:
+    while max_batches is None or len(sealed) < max_batches:
         with store.write() as connection:
             reason = connection.execute(
                 "SELECT value FROM state WHERE key = ?", (HALT_KEY,)
@@ -65,28 +73,30 @@ def seal_pending(
                     hint="records are kept locally; central IT must resolve the chain",
                 )
             rows = connection.execute(
-                "SELECT o.position, e.event_id, e.body_ct FROM outbox o "
+                "SELECT o.position, e.event_id, e.body_ct, e.type, e.fee_piasters FROM outbox o "
                 "JOIN events e USING (event_id) ORDER BY o.position LIMIT ?",
                 (config.max_records,),
             ).fetchall()
             if not rows:
                 return sealed
             rows = _within_budget(rows, config.max_record_bytes)
-            records = [load_event(pii, event_id, body) for _, event_id, body in rows]
+            payload = b"[" + b",".join(_stored_json(pii, row[1], row[2]) for row in rows) + b"]"
             head = connection.execute(
                 "SELECT seq, batch_hash FROM batches ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-            envelope = seal_batch(
-                records,
+            envelope = seal_envelope(
+                kind=EnvelopeKind.BATCH,
                 node_id=node_id,
                 seq=seq,
                 prev_hash=prev_hash,
+                record_count=len(rows),
                 created_at_ms=now_ms,
+                payload=payload,
                 signing_key=signing_key,
-                hub_key=hub_key,
+                recipient=hub_key,
             )
-            fees = sum(r.fee_piasters for r in records if isinstance(r, TransactionCreated))
+            fees = sum(row[4] for row in rows if row[3] == "transaction.created")
             connection.execute(
                 "INSERT INTO batches (seq, prev_hash, batch_hash, envelope, record_count, "
                 "fee_piasters, sealed_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -95,7 +105,7 @@ def seal_pending(
                     prev_hash,
                     parse_envelope(envelope).batch_hash,
                     envelope,
-                    len(records),
+                    len(rows),
                     fees,
                     now_ms,
                 ),
@@ -110,16 +120,21 @@ def seal_pending(
             crash_point("seal-before-commit")
         crash_point("seal-after-commit")
         sealed.append(seq)
+    return sealed
 
 
-def _within_budget(
-    rows: list[tuple[int, str, bytes]], max_bytes: int
-) -> list[tuple[int, str, bytes]]:
+def _stored_json(pii: PiiCipher, event_id: str, body_ct: bytes) -> bytes:
+    """The record's canonical JSON as ``insert_event`` stored it (``encode_json`` of
+    ``record_to_dict``), decrypted."""
+    return pii.decrypt(body_ct, table="events", column="body", row_id=event_id).encode("utf-8")
+
+
+def _within_budget(rows: list[tuple[Any, ...]], max_bytes: int) -> list[tuple[Any, ...]]:
     """The longest prefix of ``rows`` whose records fit ``max_bytes`` (at least one row).
     The stored ciphertext is the record's JSON plus a fixed AEAD overhead, close enough."""
     total = 0
-    for index, (_, _, body_ct) in enumerate(rows):
-        total += len(body_ct)
+    for index, row in enumerate(rows):
+        total += len(row[2])
         if total > max_bytes and index:
             return rows[:index]
     return rows

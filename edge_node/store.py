@@ -15,6 +15,8 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+from sync_protocol import Catalog
+
 __all__ = ["Store", "migrations"]
 
 migrations = Migrations("edge_node")
@@ -106,6 +108,9 @@ class Store:
         self.path = path
         self.connection = _connect(path)
         migrations.apply(Database(self.connection))
+        # (version, parsed catalog) of the newest catalog capture has used; see
+        # ``edge_node.capture``. Checked against the file's newest version on every use.
+        self.parsed_catalog: tuple[int, Catalog] | None = None
 
     def close(self) -> None:
         self.connection.close()

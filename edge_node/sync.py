@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
@@ -70,51 +72,70 @@ def check_chain(store: Store, transport: Transport) -> None:
         _halt(store, f"the hub's batch {hub_seq} differs from this node's: forked history")
 
 
-def _push(store: Store, identity: NodeIdentity, transport: Transport, report: SyncReport) -> None:
-    seq_row = store.connection.execute(
-        "SELECT min(seq) FROM batches WHERE acked_at_ms IS NULL"
+def _first_unacked(store: Store, after: int) -> int | None:
+    row = store.connection.execute(
+        "SELECT min(seq) FROM batches WHERE seq > ? AND acked_at_ms IS NULL", (after,)
     ).fetchone()
-    next_seq = seq_row[0]
-    while next_seq is not None:
-        row = store.connection.execute(
-            "SELECT envelope, batch_hash FROM batches WHERE seq = ?", (next_seq,)
-        ).fetchone()
-        if row is None:
-            return
-        envelope, batch_hash = bytes(row[0]), bytes(row[1])
-        try:
-            receipt_bytes = transport.push_batch(envelope)
-        except HubRejected as error:
-            if error.code == "chain_gap" and isinstance(error.extra.get("expected_seq"), int):
-                expected = int(error.extra["expected_seq"])  # type: ignore[call-overload]
-                if expected < next_seq:
-                    next_seq = expected  # the hub lost batches we thought acked: resend
-                    continue
-            if error.code in ("chain_fork", "node_forked"):
-                _halt(store, f"the hub refused batch {next_seq} as a fork ({error.code})")
-                raise SyncHalted(str(error), hint="central IT must resolve the fork") from None
-            raise
-        crash_point("push-before-ack")
-        receipt = verify_receipt(
-            receipt_bytes,
-            identity.hub_verify_key,
-            node_id=identity.node_id,
-            seq=next_seq,
-            batch_hash=batch_hash,
-        )
-        with store.write() as connection:
-            connection.execute(
-                "UPDATE batches SET acked_at_ms = coalesce(acked_at_ms, ?), receipt = ? "
-                "WHERE seq = ?",
-                (receipt.received_at_ms, receipt_bytes, next_seq),
+    return None if row[0] is None else int(row[0])
+
+
+def _push(
+    store: Store,
+    identity: NodeIdentity,
+    transport: Transport,
+    report: SyncReport,
+    seal_next: Callable[[], bool] | None = None,
+) -> None:
+    """Send the unacknowledged batches in seq order, one request at a time (the hub takes
+    a node's chain in order). With ``seal_next`` (seal one more batch; False when nothing
+    is pending), the next batch is sealed while the hub ingests the one in flight, so a
+    long backlog drains in about max(seal, ingest) rather than their sum."""
+    next_seq = _first_unacked(store, after=0)
+    if next_seq is None and seal_next is not None and seal_next():
+        next_seq = _first_unacked(store, after=0)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="egsync-push") as sender:
+        while next_seq is not None:
+            row = store.connection.execute(
+                "SELECT envelope, batch_hash FROM batches WHERE seq = ?", (next_seq,)
+            ).fetchone()
+            if row is None:
+                return
+            envelope, batch_hash = bytes(row[0]), bytes(row[1])
+            in_flight = sender.submit(transport.push_batch, envelope)
+            if seal_next is not None:
+                seal_next()  # overlaps the request; the store is used by this thread only
+            try:
+                receipt_bytes = in_flight.result()
+            except HubRejected as error:
+                if error.code == "chain_gap" and isinstance(error.extra.get("expected_seq"), int):
+                    expected = int(error.extra["expected_seq"])  # type: ignore[call-overload]
+                    if expected < next_seq:
+                        next_seq = expected  # the hub lost batches we thought acked: resend
+                        continue
+                if error.code in ("chain_fork", "node_forked"):
+                    _halt(store, f"the hub refused batch {next_seq} as a fork ({error.code})")
+                    raise SyncHalted(str(error), hint="central IT must resolve the fork") from None
+                raise
+            crash_point("push-before-ack")
+            receipt = verify_receipt(
+                receipt_bytes,
+                identity.hub_verify_key,
+                node_id=identity.node_id,
+                seq=next_seq,
+                batch_hash=batch_hash,
             )
-        report.acknowledged.append(next_seq)
-        report.records_accepted += receipt.records_accepted
-        report.records_known += receipt.records_known
-        following = store.connection.execute(
-            "SELECT min(seq) FROM batches WHERE seq > ? AND acked_at_ms IS NULL", (next_seq,)
-        ).fetchone()
-        next_seq = following[0]
+            with store.write() as connection:
+                connection.execute(
+                    "UPDATE batches SET acked_at_ms = coalesce(acked_at_ms, ?), receipt = ? "
+                    "WHERE seq = ?",
+                    (receipt.received_at_ms, receipt_bytes, next_seq),
+                )
+            report.acknowledged.append(next_seq)
+            report.records_accepted += receipt.records_accepted
+            report.records_known += receipt.records_known
+            next_seq = _first_unacked(store, after=next_seq)
+            if next_seq is None and seal_next is not None and seal_next():
+                next_seq = _first_unacked(store, after=report.acknowledged[-1])
 
 
 def _pull(
@@ -188,8 +209,9 @@ def sync_round(
     try:
         check_chain(store, transport)
         halted = store.get_state(HALT_KEY)
-        if seal and not halted:
-            report.sealed = seal_pending(
+
+        def seal_next() -> bool:
+            sealed = seal_pending(
                 store,
                 node_id=identity.node_id,
                 signing_key=identity.keys.signing_key,
@@ -197,9 +219,14 @@ def sync_round(
                 pii=pii,
                 now_ms=transport_now(transport),
                 config=sealer,
+                max_batches=1,
             )
+            report.sealed.extend(sealed)
+            return bool(sealed)
+
         if not halted:
-            _push(store, identity, transport, report)
+            # Sealing interleaves with pushing: batch n+1 is sealed while n is in flight.
+            _push(store, identity, transport, report, seal_next if seal else None)
         _pull(store, identity, transport, pii, report)
     finally:
         _record_outcome(store, transport, data_dir)

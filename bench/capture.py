@@ -1,0 +1,133 @@
+"""Edge capture: ``record_transaction`` through the real write path (validation, PII
+encryption, event + outbox + projection in one ``synchronous=FULL`` transaction), against
+a bare sqlite3 insert of the same event row, one transaction each, same pragmas, same run.
+
+Both sides write to files on the same disk, so the fsync each commit pays is in both; the
+ratio is what the write path costs on top of the one durable insert it cannot avoid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from bench._support import HubUnderTest, enrolled_edge, percentile, scratch_dir
+from demo.people import CENTER_GOVERNORATES, random_citizen
+from edge_node.capture import record_transaction
+from edge_node.catalog import current_catalog
+from edge_node.node import EdgeNode
+from edge_node.sync import sync_round
+
+__all__ = ["measure_capture"]
+
+CENTER: Final = "arish"
+WARM_UP: Final = 20
+PRAGMAS: Final = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000")
+
+
+def _enrolled_with_catalog(work: Path) -> EdgeNode:
+    """An edge enrolled with a real hub that has synced once (it holds the catalog)."""
+    hub = HubUnderTest(work / "hub")
+    hub.start()
+    try:
+        node = enrolled_edge(work / "edge", hub, CENTER, hub.url)
+        transport = node.transport()
+        try:
+            sync_round(node.store, node.identity, transport, node.pii, data_dir=str(work / "edge"))
+        finally:
+            transport.close()
+    finally:
+        hub.stop()
+    return node
+
+
+def _summary(latencies: list[float]) -> dict[str, Any]:
+    total = sum(latencies)
+    return {
+        "records": len(latencies),
+        "records_per_second": len(latencies) / total,
+        "p50_ms": percentile(latencies, 0.5) * 1e3,
+        "p99_ms": percentile(latencies, 0.99) * 1e3,
+        "max_ms": max(latencies) * 1e3,
+    }
+
+
+def measure_capture(count: int, *, seed: int = 2026) -> dict[str, Any]:
+    """Time ``count`` calls of ``record_transaction`` one by one, then ``count`` bare
+    inserts of the very rows they wrote."""
+    with scratch_dir("capture") as work:
+        node = _enrolled_with_catalog(work)
+        try:
+            catalog = current_catalog(node.store.connection)
+            assert catalog is not None
+            services = [s.code for s in catalog.services if s.active]
+            rng = random.Random(seed)
+            today = dt.datetime.now(dt.UTC).date()
+            inputs = [
+                (rng.choice(services), random_citizen(rng, today, CENTER_GOVERNORATES[CENTER]))
+                for _ in range(count + WARM_UP)
+            ]
+            context = node.capture_context
+            latencies: list[float] = []
+            for index, (service, citizen) in enumerate(inputs):
+                now_ms = time.time_ns() // 1_000_000
+                started = time.perf_counter()
+                record_transaction(
+                    node.store,
+                    context,
+                    service_code=service,
+                    national_id=citizen.national_id,
+                    citizen_name=citizen.name,
+                    staff_id="s-0007",
+                    now_ms=now_ms,
+                )
+                if index >= WARM_UP:
+                    latencies.append(time.perf_counter() - started)
+            rows = node.store.connection.execute(
+                "SELECT * FROM events ORDER BY rowid LIMIT -1 OFFSET ?", (WARM_UP,)
+            ).fetchall()
+            schema = [
+                sql
+                for (sql,) in node.store.connection.execute(
+                    "SELECT sql FROM sqlite_master WHERE tbl_name = 'events' AND sql NOT NULL"
+                )
+            ]
+        finally:
+            node.close()
+        bare = _bare_inserts(work / "bare.db", schema, rows)
+    real = _summary(latencies)
+    limit = _summary(bare)
+    return {
+        "records": count,
+        "record": real,
+        "limit": limit | {"method": "one INSERT of the same events row per transaction"},
+        "of_limit": real["records_per_second"] / limit["records_per_second"],
+    }
+
+
+def _bare_inserts(path: Path, schema: list[str], rows: list[tuple[Any, ...]]) -> list[float]:
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        for pragma in PRAGMAS:
+            connection.execute(f"PRAGMA {pragma}")
+        for statement in schema:
+            connection.execute(statement)
+        insert = f"INSERT INTO events VALUES ({', '.join('?' * len(rows[0]))})"
+        for row in rows[:WARM_UP]:  # the same warm-up as the real path had
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(insert, (f"warm-{row[0]}", *row[1:]))
+            connection.execute("COMMIT")
+        latencies: list[float] = []
+        for row in rows:
+            started = time.perf_counter()
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(insert, row)
+            connection.execute("COMMIT")
+            latencies.append(time.perf_counter() - started)
+        return latencies
+    finally:
+        connection.close()

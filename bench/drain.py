@@ -1,0 +1,282 @@
+"""Backlog drain: a backlog recorded offline at one edge, then one sync round to a real hub
+process over 127.0.0.1, against the hub database's fastest bulk insert of the same rows.
+
+Per run: end-to-end records/s of the round (seal + push + pull + heartbeat, timed inside
+the edge process), bytes on the wire both ways counted by a pass-through TCP proxy (HTTP
+headers included, TCP/IP framing not), peak RSS of the edge process and of the hub, and
+the limit: the same event and projection rows inserted straight into a fresh hub database
+(``executemany`` in one transaction on SQLite, ``COPY`` on PostgreSQL).
+
+The same machinery drives the slow-link run (:func:`measure_drain` with a link profile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from bench._support import (
+    HubUnderTest,
+    backlog_start_ms,
+    enrolled_edge,
+    fill_backlog,
+    fresh_hub_database,
+    postgres_schema,
+    run_edge_sync,
+    scratch_dir,
+)
+from bench.seal_open import build_batches
+from demo.fault_proxy import LinkProfile, ProxyThread
+from edge_node.sync import sync_round
+from sync_protocol import Record, TransactionCreated, TransactionStatus, encode_records
+from sync_protocol.payload import encode_json
+from sync_protocol.records import record_to_dict
+from sync_protocol.state import STATUS_PRECEDENCE
+
+__all__ = ["SLOW_LINK", "bulk_insert_limit", "measure_drain", "measure_slow_link", "records_for"]
+
+CENTER: Final = "arish"
+EVENT_COLUMNS: Final = (
+    "event_id",
+    "transaction_id",
+    "center_id",
+    "type",
+    "hlc",
+    "origin_node_id",
+    "batch_node_id",
+    "batch_seq",
+    "body",
+    "received_at_ms",
+)
+TRANSACTION_COLUMNS: Final = (
+    "transaction_id",
+    "center_id",
+    "service_code",
+    "fee_piasters",
+    "recorded_at_ms",
+    "status",
+    "status_key",
+    "updated_at_ms",
+)
+
+
+def records_for(node_id: Any, center_id: str, count: int, seed: int) -> list[Record]:
+    """``count`` realistic records of one center (~20% status changes), in HLC order."""
+    return build_batches(
+        1, count, seed, node_id=node_id, center_id=center_id, start_ms=backlog_start_ms(count)
+    )[0]
+
+
+@contextlib.contextmanager
+def _database(backend: str) -> Iterator[str]:
+    if backend == "postgresql":
+        with postgres_schema() as url:
+            yield url
+    else:
+        yield ""
+
+
+def measure_drain(
+    backend: str,
+    count: int,
+    *,
+    seed: int = 2026,
+    link: LinkProfile | None = None,
+    with_limit: bool = True,
+) -> dict[str, Any]:
+    """Record ``count`` events offline at a fresh edge, then time one sync round to a
+    fresh hub on ``backend`` ("sqlite" or "postgresql") through a proxy playing ``link``
+    (a perfect link by default)."""
+    with scratch_dir("drain") as work, _database(backend) as db_url:
+        hub = HubUnderTest(work / "hub", db_url)
+        hub.start()
+        proxy = ProxyThread("127.0.0.1", hub.port)
+        proxy.start()
+        try:
+            node = enrolled_edge(work / "edge", hub, CENTER, f"http://127.0.0.1:{proxy.port}")
+            identity = node.identity
+            transport = node.transport()  # first round: the catalog, nothing to send
+            try:
+                sync_round(node.store, identity, transport, node.pii, data_dir=str(work / "edge"))
+            finally:
+                transport.close()
+            records = records_for(identity.node_id, identity.center_id, count, seed)
+            fill_backlog(node, records)
+            node.close()
+            if link is not None:
+                proxy.set_profile(link)
+            before = proxy.stats()
+            edge = run_edge_sync(work / "edge")
+            after = proxy.stats()
+            hub_rss_mb = hub.peak_rss_mb()
+            stored = hub.count_events()
+        finally:
+            proxy.stop()
+            hub.stop()
+        raw_bytes = len(encode_records(records))
+        bytes_up = after["bytes_up"] - before["bytes_up"]
+        bytes_down = after["bytes_down"] - before["bytes_down"]
+        seconds = edge["round_seconds"]
+        figures: dict[str, Any] = {
+            "backend": backend,
+            "records": count,
+            "stored_at_hub": stored,
+            "batches": len(edge["report"]["acknowledged"]),
+            "round_seconds": seconds,
+            "edge_process_seconds": edge["process_seconds"],
+            "records_per_second": count / seconds,
+            "bytes_up": bytes_up,
+            "bytes_down": bytes_down,
+            "raw_json_bytes": raw_bytes,
+            "raw_json_per_record": raw_bytes / count,
+            "wire_per_record": (bytes_up + bytes_down) / count,
+            "wire_over_raw": (bytes_up + bytes_down) / raw_bytes,
+            "edge_peak_rss_mb": edge["peak_rss_mb"],
+            "edge_rss_after_imports_mb": edge["rss_after_imports_mb"],
+            "hub_peak_rss_mb": hub_rss_mb,
+            "connections": after["connections_accepted"] - before["connections_accepted"],
+        }
+        if link is not None:
+            figures["link"] = {
+                "latency_ms_each_way": link.latency_ms,
+                "rate_bytes_per_s": link.rate_bytes_per_s,
+            }
+        if with_limit:
+            figures["limit"] = bulk_insert_limit(backend, records, work)
+            figures["of_limit"] = (
+                figures["records_per_second"] / (figures["limit"]["records_per_second"])
+            )
+        return figures
+
+
+def _hub_rows(
+    records: Sequence[Record], node_id: str, now_ms: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The event and projection rows the hub's ingest would store for ``records``."""
+    events: list[tuple[Any, ...]] = []
+    projection: dict[str, dict[str, Any]] = {}
+    for seq_index, record in enumerate(records):
+        txn = str(record.transaction_id)
+        events.append(
+            (
+                str(record.event_id),
+                txn,
+                record.center_id,
+                record.type,
+                record.hlc.encode(),
+                str(record.hlc.node_id),
+                node_id,
+                seq_index // 1000 + 1,
+                encode_json(record_to_dict(record)).decode("utf-8"),
+                now_ms,
+            )
+        )
+        row = projection.setdefault(
+            txn,
+            {
+                "transaction_id": txn,
+                "center_id": record.center_id,
+                "service_code": None,
+                "fee_piasters": None,
+                "recorded_at_ms": None,
+                "status": "created",
+                "status_key": "",
+                "updated_at_ms": now_ms,
+            },
+        )
+        if isinstance(record, TransactionCreated):
+            row.update(
+                service_code=record.service_code,
+                fee_piasters=record.fee_piasters,
+                recorded_at_ms=record.recorded_at_ms,
+            )
+        status = record.status if isinstance(record, TransactionStatus) else "created"
+        key = f"{STATUS_PRECEDENCE[status]}|{record.hlc.encode()}|{record.event_id}"
+        if key > row["status_key"]:
+            row.update(status_key=key, status=status)
+    transactions = [tuple(row[c] for c in TRANSACTION_COLUMNS) for row in projection.values()]
+    return events, transactions
+
+
+def bulk_insert_limit(backend: str, records: Sequence[Record], work: Path) -> dict[str, Any]:
+    """Seconds to insert the hub's rows for ``records`` into a fresh, migrated hub
+    database by the fastest bulk path; rows are built before the clock starts."""
+    node_id = str(records[0].hlc.node_id)
+    events, transactions = _hub_rows(records, node_id, time.time_ns() // 1_000_000)
+    if backend == "postgresql":
+        with postgres_schema() as url:
+            fresh_hub_database(url)
+            seconds = _copy_postgres(url, events, transactions)
+        method = "COPY events, transactions; one transaction"
+    else:
+        path = work / "limit.db"
+        fresh_hub_database(f"sqlite:///{path}")
+        seconds = _executemany_sqlite(path, events, transactions)
+        method = "executemany events, transactions; one transaction, WAL, synchronous=FULL"
+    return {
+        "method": method,
+        "seconds": seconds,
+        "records_per_second": len(records) / seconds,
+    }
+
+
+def _executemany_sqlite(
+    path: Path, events: list[tuple[Any, ...]], transactions: list[tuple[Any, ...]]
+) -> float:
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            connection.execute(f"PRAGMA {pragma}")
+        started = time.perf_counter()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
+            events,
+        )
+        connection.executemany(
+            f"INSERT INTO transactions ({', '.join(TRANSACTION_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(TRANSACTION_COLUMNS))})",
+            transactions,
+        )
+        connection.execute("COMMIT")
+        return time.perf_counter() - started
+    finally:
+        connection.close()
+
+
+def _copy_postgres(
+    url: str, events: list[tuple[Any, ...]], transactions: list[tuple[Any, ...]]
+) -> float:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            for table, columns, rows in (
+                ("events", EVENT_COLUMNS, events),
+                ("transactions", TRANSACTION_COLUMNS, transactions),
+            ):
+                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        connection.commit()
+        return time.perf_counter() - started
+
+
+SLOW_LINK: Final = LinkProfile(latency_ms=300, rate_bytes_per_s=32_000)  # 256 kbit/s, 600 ms RTT
+
+
+def measure_slow_link(count: int, *, link: LinkProfile = SLOW_LINK) -> dict[str, Any]:
+    """Drain a ``count`` backlog through the fault proxy playing ``link``; compare the
+    time with the ideal: every byte that crossed the link, at the link's rate."""
+    figures = measure_drain("sqlite", count, link=link, with_limit=False)
+    wire_bytes = figures["bytes_up"] + figures["bytes_down"]
+    ideal = wire_bytes / link.rate_bytes_per_s
+    figures["ideal_seconds"] = ideal
+    figures["link_used"] = ideal / figures["round_seconds"]
+    return figures
