@@ -188,6 +188,52 @@ def provision(
 
 
 @app.command()
+def status(data_dir: DataDir = None, db: DbUrl = None, as_json: AsJson = False) -> None:
+    """Every center's sync health: chain state, last contact, reported backlog and fees."""
+    from central_hub.monitoring import fleet_status
+
+    rows = fleet_status(_store(_settings(data_dir, db)).engine, _now_ms())
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    _print_fleet(rows)
+
+
+def _print_fleet(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colours = {"ok": "green", "backlog": "yellow", "silent": "red", "forked": "bold red"}
+    table = Table(title="Centers")
+    for column in ("center", "health", "node", "last contact", "pending", "oldest", "unsynced"):
+        table.add_column(
+            column, justify="left" if column in ("center", "health", "node") else "right"
+        )
+    for row in rows:
+        colour = colours.get(row["health"], "dim")
+        age = row["heartbeat_age_s"]
+        table.add_row(
+            row["center_id"],
+            f"[{colour}]{row['health']}[/{colour}]",
+            (row["node_id"] or "-")[:8],
+            "never" if age is None else f"{_span(age)} ago",
+            "-" if row["pending_events"] is None else str(row["pending_events"]),
+            "-" if row["oldest_pending_age_s"] is None else _span(row["oldest_pending_age_s"]),
+            "-"
+            if row["unsynced_fee_piasters"] is None
+            else f"{row['unsynced_fee_piasters'] / 100:,.2f} EGP",
+        )
+    Console().print(table)
+
+
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@app.command()
 def revoke(
     node_id: Annotated[str, typer.Argument(help="The node id to revoke.")],
     data_dir: DataDir = None,
