@@ -32,7 +32,11 @@ def main() -> int:
         seed=args.seed,
         live=console.is_terminal and not args.plain,
     )
-    return 0 if run_demo(options, console) else 1
+    try:
+        return 0 if run_demo(options, console) else 1
+    except KeyboardInterrupt:  # during set-up or the drain; every process is stopped by now
+        console.print("[yellow]interrupted; every process the demo started is stopped[/yellow]")
+        return 130
 
 
 if __name__ == "__main__":

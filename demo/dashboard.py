@@ -72,23 +72,22 @@ def _link_style(link: str) -> str:
 
 
 def render(figures: list[CenterFigures], *, title: str, footer: str = "") -> Table:
-    table = Table(title=title, caption=footer, expand=False)
-    for column in ("center", "link", "recorded", "pending", "delivered", "decisions in"):
-        table.add_column(column, justify="right" if column not in ("center", "link") else "left")
-    table.add_column("last sync", justify="right")
-    table.add_column("unsynced fees", justify="right")
-    for row in figures:
-        age = (
-            "never" if row.last_sync_age_s is None else f"{max(0.0, row.last_sync_age_s):.0f}s ago"
+    table = Table(title=title, caption=footer, expand=False, show_edge=False)
+    for column in ("center", "link", "recorded", "pending", "delivered"):
+        table.add_column(
+            column, justify="right" if column not in ("center", "link") else "left", no_wrap=True
         )
+    table.add_column("last sync", justify="right", no_wrap=True)
+    table.add_column("unsynced EGP", justify="right", no_wrap=True)
+    for row in figures:
+        age = "never" if row.last_sync_age_s is None else f"{max(0.0, row.last_sync_age_s):.0f}s"
         table.add_row(
             row.center,
             _link_style(row.link),
             str(row.recorded),
             str(row.pending),
             str(row.delivered),
-            str(row.decisions),
             age,
-            f"{row.unsynced_fee_piasters / 100:,.2f} EGP",
+            f"{row.unsynced_fee_piasters / 100:,.2f}",
         )
     return table

@@ -157,7 +157,7 @@ def _start(cluster: Cluster, options: DemoOptions, stack: ExitStack, console: Co
 
 def _figures(cluster: Cluster) -> list[CenterFigures]:
     return [
-        read_figures(center.plan.name_en, center.link_label, center.edge_db)
+        read_figures(center.plan.short_name, center.link_label, center.edge_db)
         for center in cluster.centers
     ]
 
@@ -182,7 +182,7 @@ def _working_day(cluster: Cluster, options: DemoOptions, console: Console) -> No
         return render(
             _figures(cluster),
             title=f"Egypt one-stop service centers — {elapsed:4.0f}s of {options.duration_s:.0f}s",
-            footer=f"hub {cluster.hub_url}  API docs {cluster.hub_url}/docs  (Ctrl-C ends early)",
+            footer=f"API docs {cluster.hub_url}/docs · Ctrl-C ends early",
         )
 
     try:
@@ -237,33 +237,26 @@ def _checks(cluster: Cluster, decisions: list[dict[str, str]]) -> list[CenterChe
 
 
 def _report(checks: list[CenterCheck], console: Console) -> bool:
-    table = Table(title="Verification: what each center recorded vs what the hub holds")
-    for column in (
-        "center",
-        "recorded",
-        "at hub",
-        "missing",
-        "duplicated",
-        "fees at center",
-        "fees at hub",
-        "decisions",
-        "decisions missing",
-        "result",
-    ):
-        table.add_column(column, justify="left" if column == "center" else "right")
+    table = Table(title="Verification: each center's records against the hub", show_edge=False)
+    columns = ("center", "recorded", "at hub", "missing", "dup.", "fees EGP", "decisions", "")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "center" else "right", no_wrap=True)
     for c in checks:
+        fees = f"{c.fees_local / 100:,.2f}"
+        if c.fees_hub != c.fees_local:
+            fees += f" ≠ {c.fees_hub / 100:,.2f}"
+        arrived = c.decisions - len(c.decisions_missing)
         table.add_row(
             c.center_id,
             str(c.recorded),
             str(c.at_hub),
             str(c.missing),
             str(c.duplicated),
-            f"{c.fees_local / 100:,.2f} EGP",
-            f"{c.fees_hub / 100:,.2f} EGP",
-            str(c.decisions),
-            str(len(c.decisions_missing)),
+            fees,
+            f"{arrived}/{c.decisions}",
             "[green]PASS[/green]" if c.passed else "[red]FAIL[/red]",
         )
+    table.caption = "fees: at the center (≠ at the hub if they differ); decisions: arrived/made"
     console.print(table)
     passed = all(c.passed for c in checks) and all(c.recorded > 0 for c in checks)
     if passed:

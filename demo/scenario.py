@@ -20,6 +20,10 @@ class CenterPlan:
     mean_gap_s: float  # average seconds between two transactions at the desk
     link: Callable[[float], tuple[str, LinkProfile]]  # run fraction 0..1 -> (label, link)
 
+    @property
+    def short_name(self) -> str:
+        return self.name_en.split()[0]
+
 
 def _arish(fraction: float) -> tuple[str, LinkProfile]:
     # The North Sinai link is cut for most of the day; staff keep working.
@@ -32,7 +36,7 @@ def _sharm(fraction: float) -> tuple[str, LinkProfile]:
     # A slow, lossy microwave link with short blackouts every so often.
     if int(fraction * 100) % 20 in (7, 8):
         return "blackout", LinkProfile(down=True)
-    return "slow+flaky", LinkProfile(latency_ms=300, rate_bytes_per_s=8_000, reset_probability=0.04)
+    return "flaky", LinkProfile(latency_ms=300, rate_bytes_per_s=8_000, reset_probability=0.04)
 
 
 def _aswan(_fraction: float) -> tuple[str, LinkProfile]:

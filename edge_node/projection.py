@@ -17,38 +17,64 @@ def status_key(record: Record) -> str:
     return f"{STATUS_PRECEDENCE[status]}|{record.hlc.encode()}|{record.event_id}"
 
 
+# One statement per event: at capture this runs inside every staff write, and each
+# statement costs more than the work it does. The status moves only to a higher
+# precedence key, so the order events arrive in never matters.
+_UPSERT_STATUS = """
+    INSERT INTO transactions (transaction_id, status, status_key, updated_at_ms)
+    VALUES (:txn, :status, :key, :now)
+    ON CONFLICT(transaction_id) DO UPDATE SET
+        status = CASE WHEN excluded.status_key > status_key
+                      THEN excluded.status ELSE status END,
+        updated_at_ms = CASE WHEN excluded.status_key > status_key
+                             THEN excluded.updated_at_ms ELSE updated_at_ms END,
+        status_key = max(status_key, excluded.status_key)
+"""
+
+_UPSERT_CREATED = """
+    INSERT INTO transactions (transaction_id, status, status_key, updated_at_ms,
+        service_code, fee_piasters, national_id_ct, citizen_name_ct, national_id_index,
+        recorded_at_ms)
+    VALUES (:txn, :status, :key, :now, :service, :fee, :nid, :name, :nid_index, :recorded)
+    ON CONFLICT(transaction_id) DO UPDATE SET
+        service_code = excluded.service_code,
+        fee_piasters = excluded.fee_piasters,
+        national_id_ct = excluded.national_id_ct,
+        citizen_name_ct = excluded.citizen_name_ct,
+        national_id_index = excluded.national_id_index,
+        recorded_at_ms = excluded.recorded_at_ms,
+        status = CASE WHEN excluded.status_key > status_key
+                      THEN excluded.status ELSE status END,
+        updated_at_ms = CASE WHEN excluded.status_key > status_key
+                             THEN excluded.updated_at_ms ELSE updated_at_ms END,
+        status_key = max(status_key, excluded.status_key)
+"""
+
+
 def apply_to_projection(
     connection: sqlite3.Connection, pii: PiiCipher, record: Record, now_ms: int
 ) -> None:
     """Fold ``record`` into ``transactions`` inside the caller's transaction."""
     txn = str(record.transaction_id)
-    connection.execute(
-        "INSERT INTO transactions (transaction_id, status, status_key, updated_at_ms) "
-        "VALUES (?, 'created', '', ?) ON CONFLICT(transaction_id) DO NOTHING",
-        (txn, now_ms),
-    )
-    if isinstance(record, TransactionCreated):
-        connection.execute(
-            "UPDATE transactions SET service_code = ?, fee_piasters = ?, national_id_ct = ?, "
-            "citizen_name_ct = ?, national_id_index = ?, recorded_at_ms = ? "
-            "WHERE transaction_id = ?",
-            (
-                record.service_code,
-                record.fee_piasters,
-                pii.encrypt(
-                    record.national_id, table="transactions", column="national_id", row_id=txn
-                ),
-                pii.encrypt(
-                    record.citizen_name, table="transactions", column="citizen_name", row_id=txn
-                ),
-                pii.blind_index(record.national_id),
-                record.recorded_at_ms,
-                txn,
-            ),
-        )
-    state = record.status if isinstance(record, TransactionStatus) else "created"
-    connection.execute(
-        "UPDATE transactions SET status = ?, status_key = ?, updated_at_ms = ? "
-        "WHERE transaction_id = ? AND status_key < ?",
-        (state, status_key(record), now_ms, txn, status_key(record)),
-    )
+    params: dict[str, object] = {
+        "txn": txn,
+        "status": record.status if isinstance(record, TransactionStatus) else "created",
+        "key": status_key(record),
+        "now": now_ms,
+    }
+    if not isinstance(record, TransactionCreated):
+        connection.execute(_UPSERT_STATUS, params)
+        return
+    params |= {
+        "service": record.service_code,
+        "fee": record.fee_piasters,
+        "nid": pii.encrypt(
+            record.national_id, table="transactions", column="national_id", row_id=txn
+        ),
+        "name": pii.encrypt(
+            record.citizen_name, table="transactions", column="citizen_name", row_id=txn
+        ),
+        "nid_index": pii.blind_index(record.national_id),
+        "recorded": record.recorded_at_ms,
+    }
+    connection.execute(_UPSERT_CREATED, params)

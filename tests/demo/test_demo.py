@@ -26,7 +26,7 @@ def test_short_demo_verifies_and_cleans_up(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "verification passed" in result.stdout
     for center in ("arish", "sharm", "aswan"):
-        assert f"│ {center}" in result.stdout
+        assert f"{center} " in result.stdout
         assert (data_dir / f"edge-{center}" / "edge.db").exists()
     leftover = subprocess.run(
         ["pgrep", "-f", str(data_dir)], capture_output=True, text=True, check=False
