@@ -86,6 +86,13 @@ def _open(data_dir: Path) -> Any:
         _fail(error, _exit_code(error))
 
 
+def _transaction_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        _fail(f"{text!r} is not a transaction id", EXIT_INVALID_INPUT)
+
+
 def _print_json(value: object) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
@@ -219,10 +226,7 @@ def status_change(
     """Record a status change made at the center (e.g. delivered to the citizen)."""
     from edge_node.capture import record_status_change
 
-    try:
-        txn = uuid.UUID(transaction_id)
-    except ValueError:
-        _fail(f"{transaction_id!r} is not a transaction id", EXIT_INVALID_INPUT)
+    txn = _transaction_id(transaction_id)
     node = _open(data_dir)
     try:
         event = record_status_change(
@@ -250,10 +254,7 @@ def show(
     """Show one transaction: service, fee, citizen and its current status."""
     from edge_node.lookup import get_transaction
 
-    try:
-        txn = uuid.UUID(transaction_id)
-    except ValueError:
-        _fail(f"{transaction_id!r} is not a transaction id", EXIT_INVALID_INPUT)
+    txn = _transaction_id(transaction_id)
     node = _open(data_dir)
     try:
         found = get_transaction(node.store, node.pii, txn)
