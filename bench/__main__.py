@@ -253,7 +253,9 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, bool
             (
                 "",
                 "429/503 answers; other errors",
-                f"{fleet['busy_answers']}; {fleet['errors']}",
+                f"{fleet['busy_answers']} (to {fleet.get('edges_turned_away', '?')} edges, "
+                f"at most {fleet.get('busy_answers_most_to_one_edge', '?')} to one); "
+                f"{fleet['errors']}",
                 "0 errors",
                 fleet["errors"] == 0 and fleet["stored_at_hub"] == fleet["records"],
             ),

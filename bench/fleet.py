@@ -5,7 +5,7 @@ own keep-alive connection, answering 429/503 by waiting ``Retry-After`` as nodes
 Batches are sealed before the clock starts (sealing is the edge's work, measured by
 ``bench.seal_open``); every receipt is verified. Figures: aggregate records/s, latency of
 the request that got the receipt (p50/p99) and of the whole batch including its waits,
-the count of 429/503 answers, and every other error.
+the count of 429/503 answers and how they spread over the edges, and every other error.
 """
 
 from __future__ import annotations
@@ -150,6 +150,10 @@ def measure_fleet(
         "batch_p50_s": percentile(whole, 0.5),
         "batch_p99_s": percentile(whole, 0.99),
         "busy_answers": sum(edge.busy_answers for edge in fleet),
+        # Fairness: how the 503s spread over the fleet, and the worst batch any edge saw.
+        "busy_answers_most_to_one_edge": max((edge.busy_answers for edge in fleet), default=0),
+        "edges_turned_away": sum(1 for edge in fleet if edge.busy_answers),
+        "batch_max_s": max(whole, default=0.0),
         "errors": len(errors),
         "error_samples": errors[:5],
         "hub_peak_rss_mb": hub_rss_mb,

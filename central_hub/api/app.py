@@ -7,7 +7,6 @@ time, including the ``SignedNode`` alias local to :func:`create_app`."""
 
 import base64
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from central_hub.api.admission import IngestGate
 from central_hub.api.problems import (
     PROBLEM,
     InternalErrorGuard,
@@ -34,7 +34,6 @@ from central_hub.enrollment import EnrollmentRequest, enroll_node
 from central_hub.errors import (
     BadRequest,
     NotFound,
-    Overloaded,
     PayloadTooLarge,
     Retryable,
 )
@@ -54,6 +53,8 @@ OCTETS = "application/octet-stream"
 # Every JSON body (enrollment, heartbeat, agency decision) and every signed request's body
 # is read up to this many bytes, then refused with 413 before anything parses it.
 MAX_JSON_BYTES = 64 * 1024
+# Batch ingests that may wait for a slot in one worker, per slot (``ingest_concurrency``).
+INGEST_WAITERS_PER_SLOT = 4
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -134,20 +135,6 @@ def _target(request: Request) -> str:
     return path + (f"?{query}" if query else "")
 
 
-class _Gate:
-    """Bounds concurrent ingests in this worker; beyond it callers get 503 + Retry-After."""
-
-    def __init__(self, limit: int) -> None:
-        self._slots = threading.BoundedSemaphore(limit)
-
-    def __enter__(self) -> None:
-        if not self._slots.acquire(blocking=False):
-            raise Overloaded("overloaded", "the hub is busy ingesting; retry shortly")
-
-    def __exit__(self, *_: object) -> None:
-        self._slots.release()
-
-
 def create_app(
     settings: HubSettings,
     *,
@@ -168,7 +155,11 @@ def create_app(
     )
     ingestor = Ingestor(store, identity, clock_ms=clock_ms, limits=limits)
     hub_clock = HybridClock(identity.node_id, clock_ms)
-    gate = _Gate(settings.ingest_concurrency)
+    gate = IngestGate(
+        settings.ingest_concurrency,
+        wait_seconds=settings.ingest_wait_ms / 1000,
+        max_waiting=INGEST_WAITERS_PER_SLOT * settings.ingest_concurrency,
+    )
 
     app = FastAPIOffline(
         title="Central hub: Egypt service-center sync",
@@ -283,12 +274,10 @@ def create_app(
     async def post_batch(request: Request) -> Response:
         """Ingest one sealed batch; answers with the hub-signed receipt (JSON)."""
         body = await _read_body(request, settings.max_body_bytes)
-
-        def run() -> bytes:
-            with gate:
-                return ingestor.ingest(body)
-
-        receipt = await run_in_threadpool(run)
+        # Admitted after the body is read: a slow link must not hold a slot while it
+        # uploads. Waiting for a slot holds the (bounded) body, never a thread.
+        async with gate:
+            receipt = await run_in_threadpool(ingestor.ingest, body)
         return Response(receipt, media_type="application/json")
 
     @app.get("/v1/chain-head", tags=["nodes"])

@@ -7,12 +7,32 @@ any instant leaves either all of them or none.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central_hub.storage import schema as t
@@ -154,14 +174,57 @@ def _no_op() -> None:
     return None
 
 
-def _status_key(record: Record) -> str:
-    status = record.status if isinstance(record, TransactionStatus) else "created"
-    return f"{STATUS_PRECEDENCE[status]}|{record.hlc.encode()}|{record.event_id}"
+def _status_key(status: str, hlc: str, event_id: str) -> str:
+    return f"{STATUS_PRECEDENCE[status]}|{hlc}|{event_id}"
 
 
-def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _event_row(
+    record: Record, now_ms: int, *, batch_node_id: str | None, batch_seq: int | None
+) -> dict[str, Any]:
+    """The ``events`` row of ``record``; its UUIDs and HLC are rendered once, for the
+    columns and the canonical JSON body alike."""
+    wire = record_to_dict(record)
+    return {
+        "event_id": wire["event_id"],
+        "transaction_id": wire["transaction_id"],
+        "center_id": record.center_id,
+        "type": record.type,
+        "hlc": wire["hlc"],
+        "origin_node_id": str(record.hlc.node_id),
+        "batch_node_id": batch_node_id,
+        "batch_seq": batch_seq,
+        "body": encode_json(wire).decode("utf-8"),
+        "received_at_ms": now_ms,
+    }
+
+
+def _projection_upsert(statement: Any, *, postgres: bool) -> Any:
+    """``statement`` (an INSERT into ``transactions``) merged into the stored rows: the
+    higher precedence key wins, compared in the database."""
+    new, old = statement.excluded, t.transactions.c
+    new_key: ColumnElement[str]
+    old_key: ColumnElement[str]
+    if postgres:
+        # Keys must compare as Python compares them (code points), whatever the
+        # database's collation.
+        new_key, old_key = new.status_key.collate("C"), old.status_key.collate("C")
+        higher = func.greatest(new_key, old_key)
+    else:
+        new_key, old_key = new.status_key, old.status_key  # BINARY: code points
+        higher = func.max(new_key, old_key)
+    return statement.on_conflict_do_update(
+        index_elements=["transaction_id"],
+        set_={
+            # Only a transaction.created sets these (never NULL there), and its
+            # transaction id is its event id, so at most one event ever does.
+            "service_code": func.coalesce(new.service_code, old.service_code),
+            "fee_piasters": func.coalesce(new.fee_piasters, old.fee_piasters),
+            "recorded_at_ms": func.coalesce(new.recorded_at_ms, old.recorded_at_ms),
+            "status": case((new_key > old_key, new.status), else_=old.status),
+            "status_key": higher,
+            "updated_at_ms": new.updated_at_ms,
+        },
+    )
 
 
 class SqlStore:
@@ -170,9 +233,45 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
+        self._events_insert = (
+            self._rows_insert(t.events)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(t.events.c.event_id)
+        )
+        self._projection_upsert = _projection_upsert(
+            self._rows_insert(t.transactions), postgres=self._dialect == "postgresql"
+        )
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    def _rows_insert(self, table: Table) -> Any:
+        """An INSERT of many rows as one statement, to run with :meth:`_rows_params`.
+
+        PostgreSQL takes the rows as one JSON array parameter (``json_to_recordset``):
+        one short statement whatever the row count, encoded and parsed in C on both
+        sides. psycopg's executemany sends a statement per row, a multi-row ``VALUES``
+        of thousands of parameters costs more to build and parse than the rows cost to
+        insert, and array parameters are escaped element by element in Python. SQLite
+        runs in-process: its executemany (or multi-row ``VALUES`` where ``RETURNING``
+        asks for it) is fast as it is.
+        """
+        if self._dialect != "postgresql":
+            return sqlite.insert(table)
+        columns = [
+            column(c.name, BigInteger() if isinstance(c.type, Integer) else Text()) for c in table.c
+        ]
+        rows = (
+            func.json_to_recordset(cast(bindparam("rows", type_=Text()), postgresql.JSON))
+            .table_valued(*columns)
+            .render_derived(with_types=True)
+        )
+        return postgresql.insert(table).from_select(table.c.keys(), select(*rows.c))
+
+    def _rows_params(self, rows: Sequence[dict[str, Any]]) -> Any:
+        if self._dialect != "postgresql":
+            return list(rows)
+        return {"rows": json.dumps(rows, ensure_ascii=False, separators=(",", ":"))}
 
     # --- centers, enrollment, nodes ------------------------------------------------------
 
@@ -328,6 +427,9 @@ class SqlStore:
         receipt in one transaction. Raises :class:`ChainMoved` if another request moved the
         head first (a concurrent duplicate); the caller re-classifies."""
         node = str(node_id)
+        # Rows are built before the transaction starts: write locks are held for the
+        # statements only, not for JSON encoding.
+        rows = [_event_row(record, now_ms, batch_node_id=node, batch_seq=seq) for record in records]
         with self.engine.begin() as connection:
             advanced = connection.execute(
                 update(t.nodes)
@@ -337,28 +439,13 @@ class SqlStore:
             ).first()
             if advanced is None:
                 raise ChainMoved(f"node {node} head is no longer at seq {seq - 1}")
-            known = self._known_event_ids(connection, [str(r.event_id) for r in records])
-            fresh = [r for r in records if str(r.event_id) not in known]
-            if fresh:
-                connection.execute(
-                    self._insert(t.events).on_conflict_do_nothing(index_elements=["event_id"]),
-                    [
-                        {
-                            "event_id": str(r.event_id),
-                            "transaction_id": str(r.transaction_id),
-                            "center_id": r.center_id,
-                            "type": r.type,
-                            "hlc": r.hlc.encode(),
-                            "origin_node_id": str(r.hlc.node_id),
-                            "batch_node_id": node,
-                            "batch_seq": seq,
-                            "body": encode_json(record_to_dict(r)).decode("utf-8"),
-                            "received_at_ms": now_ms,
-                        }
-                        for r in fresh
-                    ],
-                )
-                self._project(connection, fresh, now_ms)
+            stored = self._insert_events(connection, rows)
+            fresh = [
+                (record, row)
+                for record, row in zip(records, rows, strict=True)
+                if row["event_id"] in stored
+            ]
+            self._project(connection, fresh, now_ms)
             receipt = make_receipt(len(fresh), len(records) - len(fresh))
             connection.execute(
                 insert(t.batches).values(
@@ -374,31 +461,38 @@ class SqlStore:
             before_commit()
         return BatchOutcome(len(fresh), len(records) - len(fresh), receipt)
 
-    def _known_event_ids(self, connection: Connection, event_ids: Sequence[str]) -> set[str]:
-        known: set[str] = set()
-        for chunk in _chunks(event_ids):
-            rows = connection.execute(
-                select(t.events.c.event_id).where(t.events.c.event_id.in_(chunk))
-            )
-            known.update(row.event_id for row in rows)
-        return known
+    def _insert_events(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert the events not stored yet; return the ids of those this call stored.
 
-    def _project(self, connection: Connection, records: Sequence[Record], now_ms: int) -> None:
-        """Fold new events into the per-transaction projection (max precedence key wins,
-        so the result does not depend on arrival order)."""
-        ids = sorted({str(r.transaction_id) for r in records})
-        current: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(ids):
-            for found in connection.execute(
-                select(t.transactions).where(t.transactions.c.transaction_id.in_(chunk))
-            ):
-                current[found.transaction_id] = dict(found._mapping)
-        existing = set(current)
-        for record in records:
-            txn = str(record.transaction_id)
-            row = current.setdefault(
-                txn,
-                {
+        ``ON CONFLICT DO NOTHING ... RETURNING`` decides and reports in one statement, so
+        an event stored by a concurrent transaction counts as known, never twice. With
+        RETURNING, SQLAlchemy sends the rows as multi-row ``VALUES`` pages
+        ("insertmanyvalues") instead of one statement per row.
+        """
+        if not rows:
+            return set()
+        params = self._rows_params(rows)
+        return set(connection.execute(self._events_insert, params).scalars())
+
+    def _project(
+        self,
+        connection: Connection,
+        fresh: Sequence[tuple[Record, dict[str, Any]]],
+        now_ms: int,
+    ) -> None:
+        """Fold new events (each with its event row) into the per-transaction projection:
+        the highest precedence key wins, so the result does not depend on arrival order.
+
+        The batch is folded here, then merged into the stored rows by one upsert that
+        compares keys in the database: no read-modify-write, so a concurrent writer's
+        higher key is never overwritten by a lower one.
+        """
+        folded: dict[str, dict[str, Any]] = {}
+        for record, event in fresh:
+            txn = event["transaction_id"]
+            row = folded.get(txn)
+            if row is None:
+                row = folded[txn] = {
                     "transaction_id": txn,
                     "center_id": record.center_id,
                     "service_code": None,
@@ -407,28 +501,21 @@ class SqlStore:
                     "status": "created",
                     "status_key": "",
                     "updated_at_ms": now_ms,
-                },
-            )
+                }
             if isinstance(record, TransactionCreated):
                 row["service_code"] = record.service_code
                 row["fee_piasters"] = record.fee_piasters
                 row["recorded_at_ms"] = record.recorded_at_ms
-            key = _status_key(record)
+                status = "created"
+            else:
+                status = record.status
+            key = _status_key(status, event["hlc"], event["event_id"])
             if key > row["status_key"]:
                 row["status_key"] = key
-                row["status"] = (
-                    record.status if isinstance(record, TransactionStatus) else "created"
-                )
-            row["updated_at_ms"] = now_ms
-        new_rows = [row for txn, row in current.items() if txn not in existing]
-        if new_rows:
-            connection.execute(insert(t.transactions), new_rows)
-        for txn in existing:
-            connection.execute(
-                update(t.transactions)
-                .where(t.transactions.c.transaction_id == txn)
-                .values({k: v for k, v in current[txn].items() if k != "transaction_id"})
-            )
+                row["status"] = status
+        if folded:
+            params = self._rows_params(list(folded.values()))
+            connection.execute(self._projection_upsert, params)
 
     def quarantine_batch(
         self,
@@ -621,22 +708,11 @@ class SqlStore:
 
     def record_hub_event(self, record: TransactionStatus, now_ms: int) -> int:
         """Store a status event made at the hub and queue it for its center's feed."""
-        body = encode_json(record_to_dict(record)).decode("utf-8")
+        row = _event_row(record, now_ms, batch_node_id=None, batch_seq=None)
         with self.engine.begin() as connection:
-            connection.execute(
-                insert(t.events).values(
-                    event_id=str(record.event_id),
-                    transaction_id=str(record.transaction_id),
-                    center_id=record.center_id,
-                    type=record.type,
-                    hlc=record.hlc.encode(),
-                    origin_node_id=str(record.hlc.node_id),
-                    body=body,
-                    received_at_ms=now_ms,
-                )
-            )
-            self._project(connection, [record], now_ms)
-            return self._append_change(connection, record.center_id, "status", body, now_ms)
+            connection.execute(insert(t.events).values(**row))
+            self._project(connection, [(record, row)], now_ms)
+            return self._append_change(connection, record.center_id, "status", row["body"], now_ms)
 
     # --- monitoring --------------------------------------------------------------------------
 

@@ -403,7 +403,9 @@ def test_a_malformed_heartbeat_is_400(client: TestClient, node: ScriptedNode) ->
 def test_a_saturated_hub_sheds_load_with_503_and_retry_after(
     settings: HubSettings, identity: HubIdentity, clock: FakeClock
 ) -> None:
-    app = create_app(replace(settings, ingest_concurrency=0), identity=identity, clock_ms=clock)
+    app = create_app(
+        replace(settings, ingest_concurrency=0, ingest_wait_ms=0), identity=identity, clock_ms=clock
+    )
     with TestClient(app, raise_server_exceptions=False) as busy:
         node = ScriptedNode(busy)
         assert node.enroll(_provision(busy)).status_code == 200

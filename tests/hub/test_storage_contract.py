@@ -7,10 +7,21 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import func, select
 
+from central_hub.storage import schema
 from central_hub.storage.engine import create_hub_engine
 from central_hub.storage.store import ChainMoved, NodeRow, SqlStore
-from sync_protocol import GENESIS_HASH, HlcStamp, new_transaction_created, new_uuid7
+from sync_protocol import (
+    GENESIS_HASH,
+    HlcStamp,
+    TransactionStatus,
+    encode_json,
+    new_transaction_created,
+    new_transaction_status,
+    new_uuid7,
+    record_to_dict,
+)
 from tests.hub.nodes import T0_MS
 
 NODE = uuid.UUID("019b76da-a800-7000-8000-0000000000aa")
@@ -177,3 +188,113 @@ def test_api_tokens_resolve_to_their_role(store: SqlStore) -> None:
     store.create_api_token("t" * 64, "agency", "passports", T0_MS)
     assert store.api_token_role("t" * 64) == "agency"
     assert store.api_token_role("u" * 64) is None
+
+
+def _status(transaction_id: uuid.UUID, status: str, at: int) -> TransactionStatus:
+    return new_transaction_status(
+        event_id=new_uuid7(T0_MS + at),
+        hlc=HlcStamp(T0_MS + at, 0, NODE),
+        center_id="arish",
+        transaction_id=transaction_id,
+        status=status,
+        actor_id="s-1",
+        recorded_at_ms=T0_MS + at,
+    )
+
+
+def _projection(store: SqlStore) -> dict[str, tuple[object, ...]]:
+    table = schema.transactions
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                table.c.transaction_id, table.c.status, table.c.service_code, table.c.fee_piasters
+            )
+        )
+        return {row.transaction_id: tuple(row[1:]) for row in rows}
+
+
+def _event_count(store: SqlStore) -> int:
+    with store.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(schema.events)).scalar_one())
+
+
+def test_a_batch_mixing_new_and_known_events_counts_each_and_projects_the_new(
+    store: SqlStore,
+) -> None:
+    _enrolled(store)
+    first, second = _records(2)
+    assert _commit(store, 1, [first, second]).receipt == b"2/0"
+    third = _records(1, start=50)[0]
+    mixed = [first, _status(first.transaction_id, "approved", 60), second, third]
+    outcome = _commit(store, 2, mixed, b"\x02" * 32)
+    assert (outcome.records_accepted, outcome.records_known) == (2, 2)
+    assert _event_count(store) == 4
+    assert _projection(store) == {
+        str(first.transaction_id): ("approved", "CIV-BIRTH", 1000),
+        str(second.transaction_id): ("created", "CIV-BIRTH", 1000),
+        str(third.transaction_id): ("created", "CIV-BIRTH", 1000),
+    }
+
+
+def test_a_batch_of_known_events_only_stores_the_batch_and_changes_nothing_else(
+    store: SqlStore,
+) -> None:
+    _enrolled(store)
+    records = _records(3)
+    _commit(store, 1, records)
+    before = _projection(store)
+    outcome = _commit(store, 2, records, b"\x02" * 32)
+    assert (outcome.records_accepted, outcome.records_known) == (0, 3)
+    assert (_projection(store), _event_count(store)) == (before, 3)
+    assert store.chain_snapshot(NODE, 2).receipt_at_seq == b"0/3"
+
+
+def test_the_projection_keeps_the_highest_precedence_whatever_the_arrival_order(
+    store: SqlStore,
+) -> None:
+    _enrolled(store)
+    created = _records(1)[0]
+    txn = created.transaction_id
+    # The delivery arrives before the transaction it closes, then a stale review.
+    _commit(store, 1, [_status(txn, "delivered", 30)])
+    assert _projection(store) == {str(txn): ("delivered", None, None)}
+    _commit(store, 2, [created, _status(txn, "in_review", 40)], b"\x02" * 32)
+    assert _projection(store) == {str(txn): ("delivered", "CIV-BIRTH", 1000)}
+    # Within one batch as well: the highest key wins, not the last record.
+    _commit(store, 3, [_status(txn, "rejected", 50), _status(txn, "approved", 51)], b"\x03" * 32)
+    assert _projection(store)[str(txn)][0] == "delivered"
+
+
+def test_of_two_equal_statuses_the_later_clock_wins_even_when_it_arrived_first(
+    store: SqlStore,
+) -> None:
+    _enrolled(store)
+    created = _records(1)[0]
+    txn = created.transaction_id
+    _commit(store, 1, [created, _status(txn, "approved", 90)])
+    _commit(store, 2, [_status(txn, "approved", 80)], b"\x02" * 32)
+    with store.engine.connect() as connection:
+        key = connection.execute(select(schema.transactions.c.status_key)).scalar_one()
+    assert key.startswith(f"2|{HlcStamp(T0_MS + 90, 0, NODE).encode()}|")
+
+
+def test_a_hub_event_is_projected_and_queued_for_its_center(store: SqlStore) -> None:
+    _enrolled(store)
+    created = _records(1)[0]
+    _commit(store, 1, [created])
+    cursor = store.record_hub_event(_status(created.transaction_id, "approved", 70), T0_MS)
+    assert store.transaction_status(created.transaction_id) == "approved"
+    page = store.changes_after("arish", cursor - 1, max_rows=10, max_body_bytes=10**6)
+    assert [(c.cursor, c.kind) for c in page.rows] == [(cursor, "status")]
+
+
+def test_stored_bodies_are_each_records_canonical_json(store: SqlStore) -> None:
+    _enrolled(store)
+    records = [*_records(2), _status(_records(1)[0].transaction_id, "approved", 9)]
+    _commit(store, 1, records)
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(schema.events.c.event_id, schema.events.c.body))
+        stored = {row.event_id: row.body for row in rows}
+    assert stored == {
+        str(r.event_id): encode_json(record_to_dict(r)).decode("utf-8") for r in records
+    }
