@@ -21,7 +21,7 @@ from sync_protocol import (
     clean_text,
     new_uuid7,
 )
-from sync_protocol.request_auth import enrollment_message
+from sync_protocol.request_auth import enrollment_answer_message, enrollment_message
 from sync_protocol.text import require_slug
 
 __all__ = ["EnrollmentRequest", "Provisioned", "enroll_node", "provision_center"]
@@ -106,7 +106,15 @@ def enroll_node(
         raise Conflict("token_used", "enrollment token was already used", hint="provision again")
     if redemption.outcome == "expired":
         raise Gone("token_expired", "enrollment token has expired", hint="provision again")
+    assert redemption.center_id is not None  # set whenever the outcome is "redeemed"
     hub_sealing = identity.opening_key.public
+    signed = enrollment_answer_message(
+        node.node_id,
+        redemption.center_id,
+        node.verify_key,
+        identity.signing_key.public.to_bytes(),
+        hub_sealing.to_bytes(),
+    )
     return {
         "node_id": str(node.node_id),
         "center_id": redemption.center_id,
@@ -117,4 +125,5 @@ def enroll_node(
         "hub_signing_fingerprint": identity.signing_key.public.fingerprint,
         "hub_sealing_fingerprint": hub_sealing.fingerprint,
         "catalog_version": catalog_version,
+        "hub_signature": base64.b64encode(identity.signing_key.sign(signed)).decode(),
     }

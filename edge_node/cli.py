@@ -129,13 +129,13 @@ def enroll(
     hub: Annotated[str, typer.Option("--hub", help="The hub's URL, e.g. https://hub.example")],
     data_dir: DataDir,
     hub_fingerprint: Annotated[
-        str | None,
+        str,
         typer.Option(
             "--hub-fingerprint",
-            help="The hub key fingerprint central IT gave you; checked before the token "
-            "is sent. Strongly recommended.",
+            help="The hub key fingerprint central IT gave you (printed by `central-hub "
+            "provision`); checked before the token is sent.",
         ),
-    ] = None,
+    ],
     as_json: AsJson = False,
 ) -> None:
     """Make this node's keys here, enroll it with the hub, and pull the service catalog."""

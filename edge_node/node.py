@@ -19,8 +19,8 @@ from edge_node.identity import (
 from edge_node.pii import PiiCipher
 from edge_node.store import Store
 from edge_node.transport import HttpTransport, wall_clock_ms
-from sync_protocol import VerifyKey
-from sync_protocol.request_auth import enrollment_message
+from sync_protocol import SyncError, VerifyKey
+from sync_protocol.request_auth import enrollment_answer_message, enrollment_message
 
 __all__ = ["DB_FILE", "EdgeNode", "enroll_node"]
 
@@ -98,12 +98,31 @@ def enroll_node(
         )
     finally:
         transport.close()
+    hub_key = VerifyKey(base64.b64decode(str(answer["hub_verify_key"])))
     if hub_fingerprint:
-        _require_fingerprint(
-            VerifyKey(base64.b64decode(str(answer["hub_verify_key"]))), hub_fingerprint
-        )
+        _require_fingerprint(hub_key, hub_fingerprint)
+    _require_signed_answer(answer, hub_key, verify)
     save_enrollment(data_dir, answer, hub_url)
     return answer
+
+
+def _require_signed_answer(answer: dict[str, object], hub_key: VerifyKey, node_key: bytes) -> None:
+    """The answer's hub sealing key is what every batch is sealed to: accept it only
+    under the signature of the (fingerprint-checked) hub signing key."""
+    try:
+        message = enrollment_answer_message(
+            uuid.UUID(str(answer["node_id"])),
+            str(answer["center_id"]),
+            node_key,
+            hub_key.to_bytes(),
+            base64.b64decode(str(answer["hub_sealing_key"])),
+        )
+        hub_key.verify(base64.b64decode(str(answer["hub_signature"])), message)
+    except (KeyError, ValueError, SyncError):
+        raise EnrollmentFailed(
+            "the hub's enrollment answer is not signed by the hub's key",
+            hint="do not use this hub URL; check it with central IT",
+        ) from None
 
 
 def _require_fingerprint(key: VerifyKey, expected: str) -> None:

@@ -141,6 +141,29 @@ def verify_request_auth(
 _ENROLL_CONTEXT: Final = b"egsync/v1/enroll\x00"
 
 
+_ENROLLED_CONTEXT: Final = b"egsync/v1/enrolled\x00"
+
+
+def enrollment_answer_message(
+    node_id: uuid.UUID,
+    center_id: str,
+    node_verify_key: bytes,
+    hub_verify_key: bytes,
+    hub_sealing_key: bytes,
+) -> bytes:
+    """What the hub signs in its enrollment answer: the node id and center it assigned,
+    the node key it enrolled, and the hub's own two public keys. A node that has checked
+    the hub verify key's fingerprint can then trust the sealing key it seals batches to."""
+    return (
+        _ENROLLED_CONTEXT
+        + node_id.bytes
+        + hashlib.sha256(center_id.encode("utf-8")).digest()
+        + node_verify_key
+        + hub_verify_key
+        + hub_sealing_key
+    )
+
+
 def enrollment_message(token: str, verify_key: bytes, sealing_key: bytes) -> bytes:
     """What a node signs with its new key to prove possession when it enrolls: binds the
     token (by hash, so the signature does not carry it) to both of the node's public keys."""

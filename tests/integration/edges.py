@@ -80,9 +80,18 @@ def stop_process(process: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM)
 
 def enrolled_edge(hub: HubProcess, base: Path, center: str, name: str) -> EdgeCli:
     """Provision ``center`` at the (running) hub and enroll a fresh node for it."""
-    token = hub.provision(center, name)
+    facts = hub.provision_facts(center, name)
     edge = EdgeCli(base / f"edge-{center}")
-    edge.ok("enroll", token, "--hub", hub.url, "--data-dir", str(edge.data_dir))
+    edge.ok(
+        "enroll",
+        facts["token"],
+        "--hub",
+        hub.url,
+        "--hub-fingerprint",
+        facts["hub_signing_fingerprint"],
+        "--data-dir",
+        str(edge.data_dir),
+    )
     return edge
 
 

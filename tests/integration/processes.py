@@ -63,10 +63,15 @@ class HubProcess:
         return json.loads(run_cli("central_hub", "init", *self._where(), "--json"))
 
     def provision(self, center: str, name: str) -> str:
+        return str(self.provision_facts(center, name)["token"])
+
+    def provision_facts(self, center: str, name: str) -> dict[str, str]:
+        """What ``central-hub provision --json`` prints: token, hub URL, fingerprint."""
         out = run_cli(
             "central_hub", "provision", "--center", center, "--name", name, *self._where(), "--json"
         )
-        return str(json.loads(out)["token"])
+        facts: dict[str, str] = json.loads(out)
+        return facts
 
     def _where(self) -> Sequence[str]:
         return ("--data-dir", str(self.data_dir), "--db", self.db_url)

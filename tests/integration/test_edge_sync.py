@@ -14,7 +14,7 @@ import pytest
 
 from edge_node.capture import record_transaction
 from edge_node.node import EdgeNode
-from tests.integration.edges import HubView, enrolled_edge, stop_process
+from tests.integration.edges import EdgeCli, HubView, enrolled_edge, stop_process
 from tests.integration.processes import HubProcess, run_cli, wait_for
 
 EXIT_NOT_DELIVERED = 5
@@ -240,3 +240,26 @@ def test_the_service_keeps_retrying_and_delivers_when_the_hub_returns(
         assert sorted(HubView(hub).created_transactions("arish")) == sorted(recorded)
     finally:
         assert stop_process(service) == 0  # SIGTERM ends it cleanly
+
+
+def test_a_wrong_hub_fingerprint_stops_enrollment_before_the_token_is_sent(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    facts = hub.provision_facts("tanta", "مركز خدمات مصر بطنطا")
+    edge = EdgeCli(tmp_path / "edge-tanta")
+    refused = edge.run(
+        "enroll", facts["token"], "--hub", hub.url,
+        "--hub-fingerprint", "SHA256:0000:0000:0000:0000:0000:0000:0000:0000",
+        "--data-dir", str(edge.data_dir),
+    )  # fmt: skip
+    assert refused.returncode == 1, refused.stderr
+    assert "does not match the fingerprint" in refused.stderr
+    assert not (edge.data_dir / "node.json").exists()
+    missing = edge.run("enroll", facts["token"], "--hub", hub.url, "--data-dir", str(edge.data_dir))
+    assert missing.returncode == 2  # the fingerprint is required
+    # The token never left the machine, so it still works with the right fingerprint.
+    edge.ok(
+        "enroll", facts["token"], "--hub", hub.url,
+        "--hub-fingerprint", facts["hub_signing_fingerprint"],
+        "--data-dir", str(edge.data_dir),
+    )  # fmt: skip
