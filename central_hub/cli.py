@@ -270,11 +270,15 @@ def catalog_import(
     db: DbUrl = None,
 ) -> None:
     """Publish a new catalog version to every center (must be higher than the current)."""
-    settings = _settings(data_dir, db)
+    store = _store(_settings(data_dir, db))
+    before = store.latest_catalog()
     try:
-        version_number = publish_catalog(_store(settings), file.read_bytes(), _now_ms())
+        version_number = publish_catalog(store, file.read_bytes(), _now_ms())
     except SyncError as error:
         raise _fail(str(error), EXIT_INVALID_INPUT) from None
+    if before is not None and before[0] == version_number:
+        typer.echo(f"catalog version {version_number} is already published; nothing changed")
+        return
     typer.echo(f"published catalog version {version_number}", err=True)
 
 

@@ -51,3 +51,14 @@ def test_the_shell_those_commands_start_from_really_lets_others_read(tmp_path: P
     probe = tmp_path / "probe"
     subprocess.run(["/bin/sh", "-c", f"umask 022 && touch {shlex.quote(str(probe))}"], check=True)
     assert os.stat(probe).st_mode & stat.S_IROTH
+
+
+def test_catalog_import_of_the_current_version_says_nothing_changed(tmp_path: Path) -> None:
+    where = ("--data-dir", str(tmp_path / "hub"))
+    _hub("init", *where)
+    shipped = Path(__file__).resolve().parents[2] / "central_hub" / "data" / "catalog.json"
+    assert "nothing changed" in _hub("catalog", "import", str(shipped), *where)
+    newer = json.loads(shipped.read_text(encoding="utf-8"))
+    newer["version"] += 1
+    (tmp_path / "v2.json").write_text(json.dumps(newer, ensure_ascii=False), encoding="utf-8")
+    assert "nothing changed" not in _hub("catalog", "import", str(tmp_path / "v2.json"), *where)
