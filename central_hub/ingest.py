@@ -31,7 +31,7 @@ from sync_protocol import (
     ValidationError,
     VerifyKey,
     classify_batch,
-    open_batch,
+    open_batch_with_bodies,
     parse_envelope,
     verify_envelope,
 )
@@ -147,7 +147,7 @@ class Ingestor:
                 hint="resend from the expected seq",
                 expected_seq=verdict.expected_seq,
             )
-        records = self._open(envelope, center_id, node_key)
+        records, bodies = self._open(envelope, center_id, node_key)
         try:
             outcome = self._store.commit_batch(
                 node_id=header.node_id,
@@ -155,6 +155,7 @@ class Ingestor:
                 batch_hash=envelope.batch_hash,
                 envelope_bytes=len(envelope.raw),
                 records=records,
+                bodies=bodies,
                 now_ms=self._clock_ms(),
                 make_receipt=lambda accepted, known: self._receipt(envelope, accepted, known),
                 before_commit=_pause_before_commit,
@@ -163,7 +164,11 @@ class Ingestor:
             return None  # a concurrent request stored it (or moved on): classify again
         return outcome.receipt
 
-    def _open(self, envelope: SealedEnvelope, center_id: str, node_key: VerifyKey) -> list[Record]:
+    def _open(
+        self, envelope: SealedEnvelope, center_id: str, node_key: VerifyKey
+    ) -> tuple[list[Record], list[str]]:
+        """The batch's validated records and each one's canonical JSON text (the stored
+        body, taken from the payload rather than re-encoded)."""
         header = envelope.header
         if header.recipient_key_id != self._identity.opening_key.public.key_id:
             raise BadRequest(
@@ -172,7 +177,7 @@ class Ingestor:
                 hint="fetch the hub's current sealing key and re-seal unsent batches",
             )
         try:
-            records = open_batch(
+            records, bodies = open_batch_with_bodies(
                 envelope, node_key=node_key, hub_key=self._identity.opening_key, limits=self._limits
             )
         except InvalidSeal:
@@ -186,7 +191,7 @@ class Ingestor:
                 raise Forbidden("wrong_center", f"record {index} is for center {record.center_id}")
             if record.hlc.node_id != header.node_id:
                 raise BadRequest("invalid_record", f"record {index} was stamped by another node")
-        return records
+        return records, bodies
 
     def _receipt(self, envelope: SealedEnvelope, accepted: int, known: int) -> bytes:
         header = envelope.header

@@ -22,18 +22,19 @@ def insert_event(
     connection: sqlite3.Connection, pii: PiiCipher, record: Record, *, origin: str
 ) -> bool:
     """Insert ``record`` unless its event id is known; True if it was new."""
-    event_id = str(record.event_id)
-    body = encode_json(record_to_dict(record)).decode("utf-8")
+    wire = record_to_dict(record)  # its UUID and HLC texts serve the columns too
+    event_id = str(wire["event_id"])
+    body = encode_json(wire).decode("utf-8")
     cursor = connection.execute(
         "INSERT INTO events (event_id, transaction_id, type, status, hlc, origin, "
         "recorded_at_ms, fee_piasters, body_ct) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(event_id) DO NOTHING",
         (
             event_id,
-            str(record.transaction_id),
+            wire["transaction_id"],
             record.type,
             record.status if isinstance(record, TransactionStatus) else None,
-            record.hlc.encode(),
+            wire["hlc"],
             origin,
             record.recorded_at_ms,
             getattr(record, "fee_piasters", None),

@@ -3,7 +3,7 @@ and chain rules. Pure: standard library and ``cryptography`` only, no I/O."""
 
 from __future__ import annotations
 
-from sync_protocol.batch import open_batch, seal_batch
+from sync_protocol.batch import open_batch, open_batch_with_bodies, seal_batch
 from sync_protocol.catalog import (
     CATEGORIES,
     Catalog,
@@ -54,7 +54,13 @@ from sync_protocol.hlc import HlcStamp, HybridClock
 from sync_protocol.ids import new_uuid7, parse_uuid
 from sync_protocol.keys import OpeningKey, SealingKey, SigningKey, VerifyKey
 from sync_protocol.national_id import GOVERNORATES, NationalId, parse_national_id
-from sync_protocol.payload import decode_json, decode_records, encode_json, encode_records
+from sync_protocol.payload import (
+    decode_json,
+    decode_records,
+    decode_records_with_bodies,
+    encode_json,
+    encode_records,
+)
 from sync_protocol.receipt import Receipt, sign_receipt, verify_receipt
 from sync_protocol.records import (
     STATUSES,
@@ -131,6 +137,7 @@ __all__ = [
     "clean_text",
     "decode_json",
     "decode_records",
+    "decode_records_with_bodies",
     "derive_state",
     "encode_catalog",
     "encode_json",
@@ -141,6 +148,7 @@ __all__ = [
     "new_transaction_status",
     "new_uuid7",
     "open_batch",
+    "open_batch_with_bodies",
     "open_changes",
     "open_envelope",
     "parse_catalog",

@@ -15,10 +15,10 @@ from sync_protocol.envelope import (
 )
 from sync_protocol.errors import EnvelopeError
 from sync_protocol.keys import OpeningKey, SealingKey, SigningKey, VerifyKey
-from sync_protocol.payload import decode_records, encode_records
+from sync_protocol.payload import decode_records, decode_records_with_bodies, encode_records
 from sync_protocol.records import Record
 
-__all__ = ["open_batch", "seal_batch"]
+__all__ = ["open_batch", "open_batch_with_bodies", "seal_batch"]
 
 
 def seal_batch(
@@ -55,9 +55,30 @@ def open_batch(
     limits: Limits = DEFAULT_LIMITS,
 ) -> list[Record]:
     """Verify, decrypt and validate a batch; every record is checked before any is returned."""
-    if envelope.header.kind is not EnvelopeKind.BATCH:
-        raise EnvelopeError("envelope is not an event batch")
-    payload = open_envelope(envelope, sender=node_key, recipient=hub_key, limits=limits)
+    payload = _open_payload(envelope, node_key=node_key, hub_key=hub_key, limits=limits)
     return decode_records(
         payload, expected_count=envelope.header.record_count, max_records=limits.max_records
     )
+
+
+def open_batch_with_bodies(
+    envelope: SealedEnvelope,
+    *,
+    node_key: VerifyKey,
+    hub_key: OpeningKey,
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[list[Record], list[str]]:
+    """As :func:`open_batch`, plus each record's canonical JSON text (see
+    :func:`~sync_protocol.payload.decode_records_with_bodies`), for storing as is."""
+    payload = _open_payload(envelope, node_key=node_key, hub_key=hub_key, limits=limits)
+    return decode_records_with_bodies(
+        payload, expected_count=envelope.header.record_count, max_records=limits.max_records
+    )
+
+
+def _open_payload(
+    envelope: SealedEnvelope, *, node_key: VerifyKey, hub_key: OpeningKey, limits: Limits
+) -> bytes:
+    if envelope.header.kind is not EnvelopeKind.BATCH:
+        raise EnvelopeError("envelope is not an event batch")
+    return open_envelope(envelope, sender=node_key, recipient=hub_key, limits=limits)

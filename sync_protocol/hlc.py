@@ -6,6 +6,7 @@ strings sorts the stamps: ``000001767225600000-00000-<node uuid>``.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,14 @@ MAX_COUNTER: Final = 99_999
 _MAX_WALL_MS: Final = 10**18 - 1
 _WALL_DIGITS: Final = 18
 _TEXT_LENGTH: Final = _WALL_DIGITS + 1 + 5 + 1 + 36
+# Exactly the texts ``HlcStamp.decode`` accepts: digits, dashes and a canonical UUID.
+_CANONICAL_TEXT: Final = re.compile(
+    r"[0-9]{18}-[0-9]{5}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+# Node ids already parsed from canonical text: a batch's stamps all name one node.
+_NODE_IDS: dict[str, uuid.UUID] = {}
+_NODE_IDS_LIMIT: Final = 1024
+_NODE_TEXTS: dict[uuid.UUID, str] = {}  # and the other way, for encoding
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -33,10 +42,27 @@ class HlcStamp:
             raise ClockError("HLC stamp out of range")
 
     def encode(self) -> str:
-        return f"{self.wall_ms:0{_WALL_DIGITS}d}-{self.counter:05d}-{self.node_id}"
+        node = _NODE_TEXTS.get(self.node_id)
+        if node is None:
+            node = str(self.node_id)
+            if len(_NODE_TEXTS) < _NODE_IDS_LIMIT:
+                _NODE_TEXTS[self.node_id] = node
+        return f"{self.wall_ms:018d}-{self.counter:05d}-{node}"  # 018: _WALL_DIGITS
 
     @classmethod
     def decode(cls, text: object, *, field: str = "hlc") -> HlcStamp:
+        if type(text) is str and _CANONICAL_TEXT.fullmatch(text):
+            node = text[25:]
+            node_id = _NODE_IDS.get(node)
+            if node_id is None:
+                node_id = uuid.UUID(node)
+                if len(_NODE_IDS) < _NODE_IDS_LIMIT:
+                    _NODE_IDS[node] = node_id
+            return cls(int(text[:_WALL_DIGITS]), int(text[19:24]), node_id)
+        return cls._decode_checked(text, field)
+
+    @classmethod
+    def _decode_checked(cls, text: object, field: str) -> HlcStamp:
         if not isinstance(text, str) or len(text) != _TEXT_LENGTH:
             raise RecordError(f"{field} is not an HLC stamp", field=field)
         wall, counter, node = text[:_WALL_DIGITS], text[19:24], text[25:]

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable
+from typing import Final
 
 from sync_protocol.errors import RecordError
 
 __all__ = ["new_uuid7", "parse_uuid", "uuid7_unix_ms"]
 
 _MAX_UNIX_MS = (1 << 48) - 1
+# The canonical text of a UUIDv7 with the RFC 9562 variant: exactly what ``parse_uuid``
+# accepts for ``version=7``, checked in one match instead of a parse and a re-render.
+_CANONICAL_UUID7: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+)
 
 
 def new_uuid7(now_ms: int, *, random_bytes: Callable[[int], bytes] = os.urandom) -> uuid.UUID:
@@ -31,6 +38,8 @@ def uuid7_unix_ms(value: uuid.UUID) -> int:
 
 def parse_uuid(value: object, *, field: str, version: int | None = 7) -> uuid.UUID:
     """Parse a canonical lowercase UUID string; with ``version`` set, require that version."""
+    if version == 7 and type(value) is str and _CANONICAL_UUID7.fullmatch(value):
+        return uuid.UUID(value)
     if not isinstance(value, str) or len(value) != 36:
         raise RecordError(f"{field} must be a canonical UUID string", field=field)
     try:

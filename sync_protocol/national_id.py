@@ -15,7 +15,7 @@ from typing import Final, Literal
 from sync_protocol.errors import NationalIdError, TextError
 from sync_protocol.text import require_ascii_digits
 
-__all__ = ["GOVERNORATES", "NationalId", "parse_national_id"]
+__all__ = ["GOVERNORATES", "NationalId", "check_national_id", "parse_national_id"]
 
 # Code -> (English, Arabic). The civil registry's official list.
 GOVERNORATES: Final[dict[str, tuple[str, str]]] = {
@@ -73,6 +73,25 @@ def parse_national_id(value: object, *, today: dt.date) -> NationalId:
     ``today`` is passed in (not read from the clock) so the not-in-the-future rule is
     testable and the same on every node.
     """
+    number, birth_date, code = _check(value, today)
+    english, arabic = GOVERNORATES[code]
+    gender: Gender = "male" if int(number[12]) % 2 == 1 else "female"
+    return NationalId(
+        number=number,
+        birth_date=birth_date,
+        governorate_code=code,
+        governorate_en=english,
+        governorate_ar=arabic,
+        gender=gender,
+    )
+
+
+def check_national_id(value: object, *, today: dt.date) -> str:
+    """The checks of :func:`parse_national_id` alone (records need no derived fields)."""
+    return _check(value, today)[0]
+
+
+def _check(value: object, today: dt.date) -> tuple[str, dt.date, str]:
     try:
         number = require_ascii_digits(value, field=_FIELD, length=14)
     except TextError as error:
@@ -102,13 +121,4 @@ def parse_national_id(value: object, *, today: dt.date) -> NationalId:
         raise NationalIdError(
             f"national ID digits 8-9 ({code}) are not a governorate code", field=_FIELD
         )
-    english, arabic = GOVERNORATES[code]
-    gender: Gender = "male" if int(number[12]) % 2 == 1 else "female"
-    return NationalId(
-        number=number,
-        birth_date=birth_date,
-        governorate_code=code,
-        governorate_en=english,
-        governorate_ar=arabic,
-        gender=gender,
-    )
+    return number, birth_date, code

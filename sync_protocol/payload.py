@@ -3,27 +3,44 @@
 Canonical means one encoding per list: keys sorted, no whitespace, UTF-8 (not ``\\u``
 escapes). Decoding is strict: duplicate keys, NaN/Infinity, floats where integers belong,
 too many records or duplicate event ids are all rejected with a typed error.
+
+A canonical payload (what every sender produces) is also decoded on a fast path that
+hands back each record's own canonical JSON, so a receiver can store it without
+re-encoding; anything else takes the strict general decoder, with the same outcome.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from sync_protocol.errors import LimitExceeded, RecordError, ValidationError
 from sync_protocol.records import Record, record_from_dict, record_to_dict
 
-__all__ = ["MAX_RECORDS", "decode_json", "decode_records", "encode_json", "encode_records"]
+__all__ = [
+    "MAX_RECORDS",
+    "decode_json",
+    "decode_records",
+    "decode_records_with_bodies",
+    "encode_json",
+    "encode_records",
+]
 
 MAX_RECORDS: Final = 10_000
+
+# ``json.dumps`` with these arguments builds this encoder on every call.
+_CANONICAL: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+)
+# The C scanner of a plain decoder: parses one JSON value at an index, returns its end.
+# (``JSONDecoder.raw_decode`` calls it; typeshed does not declare the attribute.)
+_SCAN_ONE: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def encode_json(value: object) -> bytes:
     """The canonical JSON bytes of ``value``."""
-    return json.dumps(
-        value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def _reject_constant(name: str) -> Any:
@@ -56,9 +73,33 @@ def decode_records(
     data: bytes, *, expected_count: int, max_records: int = MAX_RECORDS
 ) -> list[Record]:
     """Decode and validate a payload of exactly ``expected_count`` records."""
+    return _decode(data, expected_count, max_records, with_bodies=False)[0]
+
+
+def decode_records_with_bodies(
+    data: bytes, *, expected_count: int, max_records: int = MAX_RECORDS
+) -> tuple[list[Record], list[str]]:
+    """As :func:`decode_records`, plus each record's canonical JSON text: the bytes
+    ``encode_json(record_to_dict(record))`` would give, decoded. For a canonical payload
+    they are its own spans, not re-encoded."""
+    records, bodies = _decode(data, expected_count, max_records, with_bodies=True)
+    if bodies is None:  # a non-canonical payload (valid, but no sender of ours makes it)
+        bodies = [encode_json(record_to_dict(record)).decode("utf-8") for record in records]
+    return records, bodies
+
+
+def _decode(
+    data: bytes, expected_count: int, max_records: int, *, with_bodies: bool
+) -> tuple[list[Record], list[str] | None]:
     if expected_count > max_records:
         raise LimitExceeded(f"a batch may hold at most {max_records} records")
-    items = decode_json(data)
+    # Splitting costs more than the strict decoder (it re-encodes the array to check it),
+    # so only when the caller wants the bodies, and then it spares re-encoding each record.
+    canonical = _split_canonical(data) if with_bodies else None
+    if canonical is None:
+        items, bodies = decode_json(data), None
+    else:
+        items, bodies = canonical
     if not isinstance(items, list):
         raise RecordError("payload must be a JSON array of records")
     if len(items) != expected_count:
@@ -67,7 +108,43 @@ def decode_records(
         )
     records = [_decode_one(index, item) for index, item in enumerate(items)]
     _require_unique_event_ids(records)
-    return records
+    return records, bodies
+
+
+def _split_canonical(data: bytes) -> tuple[list[object], list[str]] | None:
+    """The elements of ``data`` and the text of each, if ``data`` is a canonical JSON
+    array; otherwise None, and the caller decodes it with :func:`decode_json`.
+
+    The whole array must re-encode to exactly its own text. That also rules out what the
+    strict decoder rejects (a duplicate key would be lost by the re-encoding, NaN and
+    Infinity do not encode), so the elements are the ones :func:`decode_json` would
+    return; and since the text is the canonical encoding of the array, each element's
+    span is the canonical encoding of that element.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.startswith("["):
+        return None
+    items: list[object] = []
+    bodies: list[str] = []
+    index, length = 1, len(text)
+    try:
+        while text != "[]":
+            item, end = _SCAN_ONE(text, index)
+            items.append(item)
+            bodies.append(text[index:end])
+            if end >= length or text[end] not in ",]":
+                return None
+            index = end + 1
+            if text[end] == "]":
+                break
+        if _CANONICAL.encode(items) != text:  # also rules out trailing data
+            return None
+    except (ValueError, RecursionError, StopIteration):
+        return None
+    return items, bodies
 
 
 def _decode_one(index: int, item: object) -> Record:

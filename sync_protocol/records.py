@@ -10,6 +10,7 @@ the hub stores byte-for-byte the meaning the edge stored.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from typing import ClassVar, Final, Literal, TypeAlias
 from sync_protocol.errors import RecordError
 from sync_protocol.hlc import HlcStamp
 from sync_protocol.ids import parse_uuid
-from sync_protocol.national_id import parse_national_id
+from sync_protocol.national_id import check_national_id
 from sync_protocol.text import clean_text, require_slug
 
 __all__ = [
@@ -46,6 +47,13 @@ _MAX_TIME_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 # baby registered just after midnight Cairo time (still yesterday in UTC) is accepted.
 _BIRTH_SLACK: Final = dt.timedelta(days=1)
 SERVICE_CODE_PATTERN: Final = re.compile(r"[A-Z][A-Z0-9]{1,7}-[A-Z0-9]{1,16}")
+_PASSED_SERVICE_CODES: set[str] = set()  # codes already matched: a catalog has a few dozen
+_PASSED_LIMIT: Final = 1024
+# A UUID is version 7 with the RFC 9562 variant (``.version == 7``) exactly when these
+# bits are set: version nibble 0111 at bit 76, variant 10 at bit 62.
+_UUID7_MASK: Final = (0xF << 76) | (0x3 << 62)
+_UUID7_BITS: Final = (0x7 << 76) | (0x2 << 62)
+_MS_PER_DAY: Final = 86_400_000
 
 Status = Literal["in_review", "approved", "rejected", "delivered", "cancelled"]
 STATUSES: Final[tuple[Status, ...]] = (
@@ -74,18 +82,31 @@ def _check_canonical_text(value: object, field: str, **rules: int | bool) -> str
 
 
 def _check_service_code(value: object) -> str:
+    if type(value) is str and value in _PASSED_SERVICE_CODES:
+        return value
     if not isinstance(value, str) or SERVICE_CODE_PATTERN.fullmatch(value) is None:
         raise RecordError(
             "service_code must look like CIV-BIRTH (uppercase ASCII, one '-')",
             field="service_code",
         )
+    if type(value) is str and len(_PASSED_SERVICE_CODES) < _PASSED_LIMIT:
+        _PASSED_SERVICE_CODES.add(value)
     return value
 
 
+@functools.lru_cache(maxsize=256)
+def _latest_birth(recorded_day: int) -> dt.date:
+    """The latest birth date a record of UTC day ``recorded_day`` (days since 1970) may
+    carry; records of one batch share a few days, so this is computed once per day."""
+    recorded_on = dt.datetime.fromtimestamp(recorded_day * 86_400, dt.UTC).date()
+    return recorded_on + _BIRTH_SLACK if recorded_on < dt.date.max else recorded_on
+
+
 def _check_common(event_id: object, transaction_id: object, hlc: object, center: object) -> None:
-    for field, value in (("event_id", event_id), ("transaction_id", transaction_id)):
-        if not isinstance(value, uuid.UUID) or value.version != 7:
-            raise RecordError(f"{field} must be a UUIDv7", field=field)
+    if not isinstance(event_id, uuid.UUID) or event_id.int & _UUID7_MASK != _UUID7_BITS:
+        raise RecordError("event_id must be a UUIDv7", field="event_id")
+    if not isinstance(transaction_id, uuid.UUID) or transaction_id.int & _UUID7_MASK != _UUID7_BITS:
+        raise RecordError("transaction_id must be a UUIDv7", field="transaction_id")
     if not isinstance(hlc, HlcStamp):
         raise RecordError("hlc must be an HLC stamp", field="hlc")
     require_slug(center, field="center_id")
@@ -110,16 +131,14 @@ class TransactionCreated:
 
     def __post_init__(self) -> None:
         _check_common(self.event_id, self.transaction_id, self.hlc, self.center_id)
-        if self.transaction_id != self.event_id:
+        if self.transaction_id is not self.event_id and self.transaction_id != self.event_id:
             raise RecordError(
                 "a transaction.created record's transaction_id must equal its event_id",
                 field="transaction_id",
             )
         _check_service_code(self.service_code)
         recorded_at_ms = _check_time(self.recorded_at_ms, "recorded_at_ms")
-        recorded_on = dt.datetime.fromtimestamp(recorded_at_ms // 1000, dt.UTC).date()
-        latest_birth = recorded_on + _BIRTH_SLACK if recorded_on < dt.date.max else recorded_on
-        parse_national_id(self.national_id, today=latest_birth)
+        check_national_id(self.national_id, today=_latest_birth(recorded_at_ms // _MS_PER_DAY))
         _check_canonical_text(
             self.citizen_name, "citizen_name", max_chars=MAX_NAME_CHARS, allow_digits=False
         )
@@ -284,12 +303,16 @@ def record_from_dict(data: object) -> Record:
     expected = _KEYS_BY_TYPE.get(kind) if isinstance(kind, str) else None
     if expected is None:
         raise RecordError("record type must be transaction.created or transaction.status")
-    keys = set(data.keys())
-    if keys != expected:
+    if data.keys() != expected:
+        keys = set(data.keys())
         missing, extra = sorted(expected - keys), sorted(str(k) for k in keys - expected)
         raise RecordError(f"{kind} record: missing keys {missing}, unknown keys {extra}")
-    event_id = parse_uuid(data["event_id"], field="event_id")
-    transaction_id = parse_uuid(data["transaction_id"], field="transaction_id")
+    raw_event_id, raw_transaction_id = data["event_id"], data["transaction_id"]
+    event_id = parse_uuid(raw_event_id, field="event_id")
+    if type(raw_transaction_id) is str and raw_transaction_id == raw_event_id:
+        transaction_id = event_id  # the same text parses to the same id: parse it once
+    else:
+        transaction_id = parse_uuid(raw_transaction_id, field="transaction_id")
     hlc = HlcStamp.decode(data["hlc"])
     if kind == CREATED:
         return TransactionCreated(

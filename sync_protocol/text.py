@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Final
 
 from sync_protocol.errors import TextError
 
@@ -22,6 +23,7 @@ ARABIC_INDIC_DIGITS = frozenset("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹")
 # Co private use, Cs surrogates, Cn unassigned, Zl/Zp line and paragraph separators.
 _REJECTED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+_PASSED_SLUGS: set[str] = set()  # slugs already matched (see _PASSED_TEXT)
 
 
 def clean_text(
@@ -42,11 +44,44 @@ def clean_text(
     # Bound the work before normalising: NFC can expand a string a few times over.
     if len(value) > max_chars * 4:
         raise TextError(f"{field} is longer than {max_chars} characters", field=field)
-    text = unicodedata.normalize("NFC", value).strip(" ")
+    # ASCII and most staff input are NFC already; the check is cheaper than normalising.
+    if value.isascii() or unicodedata.is_normalized("NFC", value):
+        text = value.strip(" ")
+    else:
+        text = unicodedata.normalize("NFC", value).strip(" ")
     if not text and not allow_empty:
         raise TextError(f"{field} must not be empty", field=field)
     if len(text) > max_chars:
         raise TextError(f"{field} is longer than {max_chars} characters", field=field)
+    _check_characters(text, field=field, allow_digits=allow_digits)
+    if "  " in text:
+        raise TextError(f"{field} contains repeated spaces", field=field)
+    return text
+
+
+# Characters already seen to pass the per-character rules (with and without digits
+# allowed). Names and notes draw on a few hundred characters, so after the first records
+# a check is one set inclusion instead of a ``unicodedata.category`` call per character.
+# Only characters that passed are ever added, so the sets change speed, never outcomes;
+# they are bounded so hostile input cannot grow them without limit.
+_PASSED_TEXT: set[str] = set()
+_PASSED_NAME: set[str] = set()
+_PASSED_LIMIT: Final = 4096
+
+
+def _check_characters(text: str, *, field: str, allow_digits: bool) -> None:
+    passed = _PASSED_TEXT if allow_digits else _PASSED_NAME
+    chars = set(text)
+    if chars <= passed:
+        return
+    _check_each_character(text, field=field, allow_digits=allow_digits)
+    if len(passed) < _PASSED_LIMIT:
+        passed.update(chars)
+
+
+def _check_each_character(text: str, *, field: str, allow_digits: bool) -> None:
+    """The per-character rules, in position order: the first offending character is the
+    one reported."""
     for position, char in enumerate(text):
         category = unicodedata.category(char)
         if category in _REJECTED_CATEGORIES:
@@ -63,13 +98,12 @@ def clean_text(
             )
         if not allow_digits and category == "Nd":
             raise TextError(f"{field} must not contain digits", field=field)
-    if "  " in text:
-        raise TextError(f"{field} contains repeated spaces", field=field)
-    return text
 
 
 def require_ascii_digits(value: object, *, field: str, length: int) -> str:
     """Return ``value`` if it is exactly ``length`` ASCII digits, else raise a clear error."""
+    if type(value) is str and len(value) == length and value.isascii() and value.isdigit():
+        return value  # the common case, which none of the checks below would reject
     if not isinstance(value, str):
         raise TextError(f"{field} must be text of {length} digits", field=field)
     if len(value) > length * 4:
@@ -86,10 +120,14 @@ def require_ascii_digits(value: object, *, field: str, length: int) -> str:
 
 def require_slug(value: object, *, field: str) -> str:
     """Return ``value`` if it is a lowercase ASCII identifier like ``sharm-el-sheikh``."""
+    if type(value) is str and value in _PASSED_SLUGS:
+        return value
     if not isinstance(value, str) or _SLUG.fullmatch(value) is None:
         raise TextError(
             f"{field} must be 1-64 lowercase ASCII letters, digits or '-' "
             "(not starting or ending with '-')",
             field=field,
         )
+    if type(value) is str and len(_PASSED_SLUGS) < _PASSED_LIMIT:
+        _PASSED_SLUGS.add(value)  # center and staff ids repeat on every record
     return value

@@ -139,6 +139,7 @@ class Store(Protocol):
         now_ms: int,
         make_receipt: Callable[[int, int], bytes],
         before_commit: Callable[[], None] = ...,
+        bodies: Sequence[str] | None = None,
     ) -> BatchOutcome: ...
     def quarantine_batch(
         self,
@@ -179,21 +180,33 @@ def _status_key(status: str, hlc: str, event_id: str) -> str:
 
 
 def _event_row(
-    record: Record, now_ms: int, *, batch_node_id: str | None, batch_seq: int | None
+    record: Record,
+    now_ms: int,
+    *,
+    batch_node_id: str | None,
+    batch_seq: int | None,
+    body: str | None = None,
 ) -> dict[str, Any]:
-    """The ``events`` row of ``record``; its UUIDs and HLC are rendered once, for the
-    columns and the canonical JSON body alike."""
-    wire = record_to_dict(record)
+    """The ``events`` row of ``record``. ``body`` is its canonical JSON if the caller has
+    it (a batch's payload holds it, see ``open_batch_with_bodies``); else it is encoded
+    here (hub-made events, one at a time)."""
+    event_id = str(record.event_id)
+    transaction_id = (
+        event_id if record.transaction_id is record.event_id else str(record.transaction_id)
+    )
+    hlc = record.hlc.encode()
+    if body is None:
+        body = encode_json(record_to_dict(record)).decode("utf-8")
     return {
-        "event_id": wire["event_id"],
-        "transaction_id": wire["transaction_id"],
+        "event_id": event_id,
+        "transaction_id": transaction_id,
         "center_id": record.center_id,
         "type": record.type,
-        "hlc": wire["hlc"],
+        "hlc": hlc,
         "origin_node_id": str(record.hlc.node_id),
         "batch_node_id": batch_node_id,
         "batch_seq": batch_seq,
-        "body": encode_json(wire).decode("utf-8"),
+        "body": body,
         "received_at_ms": now_ms,
     }
 
@@ -422,14 +435,24 @@ class SqlStore:
         now_ms: int,
         make_receipt: Callable[[int, int], bytes],
         before_commit: Callable[[], None] = _no_op,
+        bodies: Sequence[str] | None = None,
     ) -> BatchOutcome:
         """Store batch ``seq`` of ``node_id`` with its records, projection, chain head and
         receipt in one transaction. Raises :class:`ChainMoved` if another request moved the
-        head first (a concurrent duplicate); the caller re-classifies."""
+        head first (a concurrent duplicate); the caller re-classifies.
+
+        ``bodies``, if given, are the records' canonical JSON texts in the same order (as
+        ``open_batch_with_bodies`` returns them); they are stored as is."""
         node = str(node_id)
         # Rows are built before the transaction starts: write locks are held for the
         # statements only, not for JSON encoding.
-        rows = [_event_row(record, now_ms, batch_node_id=node, batch_seq=seq) for record in records]
+        if bodies is None:
+            rows = [_event_row(r, now_ms, batch_node_id=node, batch_seq=seq) for r in records]
+        else:
+            rows = [
+                _event_row(r, now_ms, batch_node_id=node, batch_seq=seq, body=body)
+                for r, body in zip(records, bodies, strict=True)
+            ]
         with self.engine.begin() as connection:
             advanced = connection.execute(
                 update(t.nodes)
