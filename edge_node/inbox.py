@@ -4,12 +4,24 @@ applies a page and moves the cursor, or does neither; re-applying is harmless)."
 
 from __future__ import annotations
 
+import sqlite3
+import uuid
+
 from edge_node.catalog import current_catalog, install_catalog
 from edge_node.events import insert_event
 from edge_node.pii import PiiCipher
 from edge_node.projection import apply_to_projection
 from edge_node.store import Store
-from sync_protocol import CatalogChange, ChangeSet, RevocationChange, StatusChange, check_upgrade
+from sync_protocol import (
+    CatalogChange,
+    ChangeSet,
+    ClockError,
+    HlcStamp,
+    HybridClock,
+    RevocationChange,
+    StatusChange,
+    check_upgrade,
+)
 
 __all__ = ["CURSOR_KEY", "apply_change_set", "current_cursor"]
 
@@ -20,10 +32,19 @@ def current_cursor(store: Store) -> int:
     return int(store.get_state(CURSOR_KEY, "0") or 0)
 
 
-def apply_change_set(store: Store, pii: PiiCipher, changes: ChangeSet, *, now_ms: int) -> int:
+def apply_change_set(
+    store: Store,
+    pii: PiiCipher,
+    changes: ChangeSet,
+    *,
+    now_ms: int,
+    node_id: uuid.UUID | None = None,
+) -> int:
     """Apply ``changes`` idempotently; return how many status events were new here.
 
-    A catalog older than the one held raises ``CatalogError`` and applies nothing."""
+    With ``node_id``, the node's hybrid logical clock observes every new status event, so
+    a status staff record afterwards is stamped after the decision it follows. A catalog
+    older than the one held raises ``CatalogError`` and applies nothing."""
     new_events = 0
     with store.write() as connection:
         for change in changes.changes:
@@ -33,6 +54,8 @@ def apply_change_set(store: Store, pii: PiiCipher, changes: ChangeSet, *, now_ms
             elif isinstance(change, StatusChange):
                 if insert_event(connection, pii, change.record, origin="hub"):
                     apply_to_projection(connection, pii, change.record, now_ms)
+                    if node_id is not None:
+                        _observe(connection, node_id, change.record.hlc, now_ms)
                     new_events += 1
             elif isinstance(change, RevocationChange):
                 connection.execute("DELETE FROM revoked_nodes")
@@ -42,3 +65,17 @@ def apply_change_set(store: Store, pii: PiiCipher, changes: ChangeSet, *, now_ms
                 )
         Store.set_state(connection, CURSOR_KEY, str(changes.cursor))
     return new_events
+
+
+def _observe(
+    connection: sqlite3.Connection, node_id: uuid.UUID, remote: HlcStamp, now_ms: int
+) -> None:
+    row = connection.execute("SELECT value FROM state WHERE key = 'hlc'").fetchone()
+    clock = HybridClock(node_id, lambda: now_ms, last=HlcStamp.decode(row[0]) if row else None)
+    try:
+        stamp = clock.observe(remote)
+    except ClockError:
+        # A stamp a day or more ahead of this PC's (hub-corrected) time: apply the event but
+        # do not let it drag the local clock forward.
+        return
+    Store.set_state(connection, "hlc", stamp.encode())

@@ -151,7 +151,7 @@ def _pull(
             node_key=identity.keys.opening_key,
         )
         report.status_events_received += apply_change_set(
-            store, pii, change_set, now_ms=transport_now(transport)
+            store, pii, change_set, now_ms=transport_now(transport), node_id=identity.node_id
         )
         report.changes_applied += len(change_set.changes)
         after = report.cursor = change_set.cursor

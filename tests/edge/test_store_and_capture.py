@@ -21,8 +21,12 @@ from sync_protocol import (
     CatalogChange,
     CatalogError,
     ChangeSet,
+    HlcStamp,
     OpeningKey,
     SigningKey,
+    StatusChange,
+    new_transaction_status,
+    new_uuid7,
     open_batch,
     parse_catalog,
     parse_envelope,
@@ -189,3 +193,30 @@ def test_an_older_catalog_is_refused_and_the_cursor_stays(store, context, catalo
         )
     assert current_cursor(store) == 5
     assert current_catalog(store.connection).version == catalog.version + 1
+
+
+def test_a_status_made_after_a_hub_decision_is_stamped_after_it(store, context) -> None:  # type: ignore[no-untyped-def]
+    created = _record(store, context)
+    hub_node = uuid.UUID("01900000-0000-7000-8000-0000000000ff")
+    ahead = NOW + 3_600_000  # the hub's clock an hour ahead of this PC's
+    decision = new_transaction_status(
+        event_id=new_uuid7(ahead),
+        hlc=HlcStamp(ahead, 4, hub_node),
+        center_id="arish",
+        transaction_id=created.transaction_id,
+        status="approved",
+        actor_id="officer-1",
+        note="",
+        recorded_at_ms=ahead,
+    )
+    change_set = ChangeSet(cursor=9, has_more=False, changes=(StatusChange(9, decision),))
+    assert apply_change_set(store, context.pii, change_set, now_ms=NOW, node_id=NODE) == 1
+    delivered = record_status_change(
+        store,
+        context,
+        transaction_id=created.transaction_id,
+        status="approved",  # same precedence: only the HLC orders the two
+        staff_id="c",
+        now_ms=NOW + 5,
+    )
+    assert (delivered.hlc.wall_ms, delivered.hlc.counter) > (ahead, 4)
