@@ -8,6 +8,7 @@ The check-digit algorithm is not published, so it is never used to reject an ID.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -122,3 +123,37 @@ def _check(value: object, today: dt.date) -> tuple[str, dt.date, str]:
             f"national ID digits 8-9 ({code}) are not a governorate code", field=_FIELD
         )
     return number, birth_date, code
+
+
+# --- fast predicate for record parsing ----------------------------------------------------
+# The birth date compared as text: "YYYYMMDD" strings of four-digit years order as the
+# dates do, and a set of the calendar's month-days (with 0229, then a leap-year check)
+# replaces building a ``dt.date``.
+_CENTURY_DIGITS: Final = {"2": "19", "3": "20"}
+_MONTH_DAYS: Final = frozenset(
+    f"{month:02d}{day:02d}"
+    for month in range(1, 13)
+    for day in range(1, 32)
+    if day <= (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+)
+
+
+def _date_key(day: dt.date) -> str:
+    """``day`` as "YYYYMMDD", the form :func:`_passes` compares birth dates in."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
+def _passes(value: object, latest_key: str) -> bool:
+    """``check_national_id(value, today=today)`` would return ``value``, where
+    ``latest_key`` is ``_date_key(today)`` for a ``today`` in years 1000-9999; False when
+    unsure (the caller then runs the check, which reports the error)."""
+    if type(value) is not str or len(value) != 14 or not (value.isascii() and value.isdigit()):
+        return False
+    century = _CENTURY_DIGITS.get(value[0])
+    month_day = value[3:7]
+    if century is None or month_day not in _MONTH_DAYS or value[7:9] not in GOVERNORATES:
+        return False
+    birth = century + value[1:7]
+    if month_day == "0229" and not calendar.isleap(int(birth[:4])):
+        return False
+    return birth <= latest_key

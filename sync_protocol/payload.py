@@ -155,8 +155,9 @@ def _decode_one(index: int, item: object) -> Record:
 
 
 def _require_unique_event_ids(records: Sequence[Record]) -> None:
-    seen = set()
+    seen = set()  # of the ids' integers: equal exactly when the UUIDs are, hashed in C
     for index, record in enumerate(records):
-        if record.event_id in seen:
+        value = record.event_id.int
+        if value in seen:
             raise RecordError(f"record {index}: duplicate event_id {record.event_id}")
-        seen.add(record.event_id)
+        seen.add(value)

@@ -13,15 +13,15 @@ import datetime as dt
 import functools
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final, Literal, TypeAlias
 
 from sync_protocol.errors import RecordError
-from sync_protocol.hlc import HlcStamp
-from sync_protocol.ids import parse_uuid
-from sync_protocol.national_id import check_national_id
-from sync_protocol.text import clean_text, require_slug
+from sync_protocol.hlc import HlcStamp, _decode_canonical
+from sync_protocol.ids import _canonical_uuid7, parse_uuid
+from sync_protocol.national_id import _date_key, _passes, check_national_id
+from sync_protocol.text import _is_canonical, _is_slug, clean_text, require_slug
 
 __all__ = [
     "MAX_FEE_PIASTERS",
@@ -100,6 +100,12 @@ def _latest_birth(recorded_day: int) -> dt.date:
     carry; records of one batch share a few days, so this is computed once per day."""
     recorded_on = dt.datetime.fromtimestamp(recorded_day * 86_400, dt.UTC).date()
     return recorded_on + _BIRTH_SLACK if recorded_on < dt.date.max else recorded_on
+
+
+@functools.lru_cache(maxsize=256)
+def _latest_birth_key(recorded_day: int) -> str:
+    """:func:`_latest_birth` as the text the national ID fast check compares."""
+    return _date_key(_latest_birth(recorded_day))
 
 
 def _check_common(event_id: object, transaction_id: object, hlc: object, center: object) -> None:
@@ -297,6 +303,175 @@ def record_to_dict(record: Record) -> dict[str, object]:
 
 def record_from_dict(data: object) -> Record:
     """Parse the wire form of a record; any deviation raises a :class:`RecordError`."""
+    record: Record | None = None
+    if type(data) is dict and type(kind := data.get("type")) is str:
+        if kind == CREATED and data.keys() == _CREATED_KEYS:
+            record = _created_from_wire(data)
+        elif kind == STATUS and data.keys() == _STATUS_KEYS:
+            record = _status_from_wire(data)
+    return _record_from_dict_checked(data) if record is None else record
+
+
+# --- the fast path ------------------------------------------------------------------------
+# A record every sender of ours produces (canonical ids and stamp, text already seen) is
+# validated here in one pass of cheap checks and built by setting its slots directly,
+# skipping the constructor whose ``__post_init__`` would repeat every check. Each check
+# accepts only what the plain path accepts and gives up (None) on anything else; the plain
+# path (the constructors) then runs from the start, so it alone decides every rejection,
+# and the first error reported is always the one it reports.
+# tests/protocol/test_fast_paths.py compares the two on random valid and invalid records.
+
+_NEW: Final = object.__new__
+_Setter: TypeAlias = Callable[[object, object], None]
+
+
+def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[_Setter, ...]:
+    setters: tuple[_Setter, ...] = tuple(cls.__dict__[name].__set__ for name in names)
+    return setters
+
+
+(
+    _SET_C_EVENT_ID,
+    _SET_C_HLC,
+    _SET_C_CENTER_ID,
+    _SET_C_TRANSACTION_ID,
+    _SET_C_SERVICE_CODE,
+    _SET_C_NATIONAL_ID,
+    _SET_C_CITIZEN_NAME,
+    _SET_C_FEE_PIASTERS,
+    _SET_C_STAFF_ID,
+    _SET_C_RECORDED_AT_MS,
+) = _slot_setters(
+    TransactionCreated,
+    (
+        "event_id",
+        "hlc",
+        "center_id",
+        "transaction_id",
+        "service_code",
+        "national_id",
+        "citizen_name",
+        "fee_piasters",
+        "staff_id",
+        "recorded_at_ms",
+    ),
+)
+(
+    _SET_S_EVENT_ID,
+    _SET_S_HLC,
+    _SET_S_CENTER_ID,
+    _SET_S_TRANSACTION_ID,
+    _SET_S_STATUS,
+    _SET_S_ACTOR_ID,
+    _SET_S_NOTE,
+    _SET_S_RECORDED_AT_MS,
+) = _slot_setters(
+    TransactionStatus,
+    (
+        "event_id",
+        "hlc",
+        "center_id",
+        "transaction_id",
+        "status",
+        "actor_id",
+        "note",
+        "recorded_at_ms",
+    ),
+)
+_STATUS_SET: Final = frozenset(STATUSES)
+
+
+def _created_from_wire(data: dict[str, object]) -> TransactionCreated | None:
+    raw_event_id = data["event_id"]
+    event_id = _canonical_uuid7(raw_event_id)
+    raw_transaction_id = data["transaction_id"]
+    if event_id is None or type(raw_transaction_id) is not str:
+        return None
+    hlc = _decode_canonical(data["hlc"])
+    center_id = data["center_id"]
+    service_code = data["service_code"]
+    national_id = data["national_id"]
+    citizen_name = data["citizen_name"]
+    fee = data["fee_piasters"]
+    staff_id = data["staff_id"]
+    recorded_at_ms = data["recorded_at_ms"]
+    if (
+        raw_transaction_id != raw_event_id
+        or hlc is None
+        or not _is_slug(center_id)
+        or type(service_code) is not str
+        or (
+            service_code not in _PASSED_SERVICE_CODES
+            and SERVICE_CODE_PATTERN.fullmatch(service_code) is None
+        )
+        or type(recorded_at_ms) is not int
+        or not 0 <= recorded_at_ms <= _MAX_TIME_MS
+        or not _passes(national_id, _latest_birth_key(recorded_at_ms // _MS_PER_DAY))
+        or not _is_canonical(citizen_name, MAX_NAME_CHARS, False, False)
+        or type(fee) is not int
+        or not 0 <= fee <= MAX_FEE_PIASTERS
+        or not _is_slug(staff_id)
+    ):
+        return None
+    record = _NEW(TransactionCreated)
+    _SET_C_EVENT_ID(record, event_id)
+    _SET_C_HLC(record, hlc)
+    _SET_C_CENTER_ID(record, center_id)
+    _SET_C_TRANSACTION_ID(record, event_id)
+    _SET_C_SERVICE_CODE(record, service_code)
+    _SET_C_NATIONAL_ID(record, national_id)
+    _SET_C_CITIZEN_NAME(record, citizen_name)
+    _SET_C_FEE_PIASTERS(record, fee)
+    _SET_C_STAFF_ID(record, staff_id)
+    _SET_C_RECORDED_AT_MS(record, recorded_at_ms)
+    return record
+
+
+def _status_from_wire(data: dict[str, object]) -> TransactionStatus | None:
+    raw_event_id = data["event_id"]
+    event_id = _canonical_uuid7(raw_event_id)
+    if event_id is None:
+        return None
+    raw_transaction_id = data["transaction_id"]
+    if type(raw_transaction_id) is str and raw_transaction_id == raw_event_id:
+        transaction_id: uuid.UUID | None = event_id
+    else:
+        transaction_id = _canonical_uuid7(raw_transaction_id)
+    hlc = _decode_canonical(data["hlc"])
+    center_id = data["center_id"]
+    status = data["status"]
+    actor_id = data["actor_id"]
+    note = data["note"]
+    recorded_at_ms = data["recorded_at_ms"]
+    if (
+        transaction_id is None
+        or hlc is None
+        or not _is_slug(center_id)
+        or type(status) is not str
+        or status not in _STATUS_SET
+        or not _is_slug(actor_id)
+        or not _is_canonical(note, MAX_NOTE_CHARS, True, True)
+        or type(recorded_at_ms) is not int
+        or not 0 <= recorded_at_ms <= _MAX_TIME_MS
+    ):
+        return None
+    record = _NEW(TransactionStatus)
+    _SET_S_EVENT_ID(record, event_id)
+    _SET_S_HLC(record, hlc)
+    _SET_S_CENTER_ID(record, center_id)
+    _SET_S_TRANSACTION_ID(record, transaction_id)
+    _SET_S_STATUS(record, status)
+    _SET_S_ACTOR_ID(record, actor_id)
+    _SET_S_NOTE(record, note)
+    _SET_S_RECORDED_AT_MS(record, recorded_at_ms)
+    return record
+
+
+# --- the plain path -----------------------------------------------------------------------
+
+
+def _record_from_dict_checked(data: object) -> Record:
+    """:func:`record_from_dict` by the constructors: every check, in their order."""
     if not isinstance(data, Mapping):
         raise RecordError("a record must be a JSON object")
     kind = data.get("type")

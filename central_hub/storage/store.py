@@ -14,18 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Connection,
     Engine,
-    Integer,
-    Table,
-    Text,
     and_,
     bindparam,
     case,
-    cast,
-    column,
     delete,
     func,
     insert,
@@ -36,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central_hub.storage import schema as t
+from central_hub.storage.bulk import RowsInsert
 from sync_protocol import (
     STATUSES,
     Record,
@@ -246,45 +241,30 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
-        self._events_insert = (
-            self._rows_insert(t.events)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(t.events.c.event_id)
+        postgres = self._dialect == "postgresql"
+
+        def events_finish(statement: Any) -> Any:
+            statement = statement.on_conflict_do_nothing(index_elements=["event_id"])
+            return statement.returning(t.events.c.event_id) if postgres else statement
+
+        self._events_insert = RowsInsert(t.events, engine.dialect, events_finish)
+        self._projection_upsert = RowsInsert(
+            t.transactions,
+            engine.dialect,
+            lambda statement: _projection_upsert(statement, postgres=postgres),
         )
-        self._projection_upsert = _projection_upsert(
-            self._rows_insert(t.transactions), postgres=self._dialect == "postgresql"
+        # Built once: constructing and cache-keying a statement costs more than running
+        # these two one-row statements on SQLite.
+        self._advance_head = (
+            update(t.nodes)
+            .where(t.nodes.c.node_id == bindparam("node"), t.nodes.c.head_seq == bindparam("prev"))
+            .values(head_seq=bindparam("seq_"), head_hash=bindparam("hash_"))
+            .returning(t.nodes.c.node_id)
         )
+        self._insert_batch = insert(t.batches)
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
-
-    def _rows_insert(self, table: Table) -> Any:
-        """An INSERT of many rows as one statement, to run with :meth:`_rows_params`.
-
-        PostgreSQL takes the rows as one JSON array parameter (``json_to_recordset``):
-        one short statement whatever the row count, encoded and parsed in C on both
-        sides. psycopg's executemany sends a statement per row, a multi-row ``VALUES``
-        of thousands of parameters costs more to build and parse than the rows cost to
-        insert, and array parameters are escaped element by element in Python. SQLite
-        runs in-process: its executemany (or multi-row ``VALUES`` where ``RETURNING``
-        asks for it) is fast as it is.
-        """
-        if self._dialect != "postgresql":
-            return sqlite.insert(table)
-        columns = [
-            column(c.name, BigInteger() if isinstance(c.type, Integer) else Text()) for c in table.c
-        ]
-        rows = (
-            func.json_to_recordset(cast(bindparam("rows", type_=Text()), postgresql.JSON))
-            .table_valued(*columns)
-            .render_derived(with_types=True)
-        )
-        return postgresql.insert(table).from_select(table.c.keys(), select(*rows.c))
-
-    def _rows_params(self, rows: Sequence[dict[str, Any]]) -> Any:
-        if self._dialect != "postgresql":
-            return list(rows)
-        return {"rows": json.dumps(rows, ensure_ascii=False, separators=(",", ":"))}
 
     # --- centers, enrollment, nodes ------------------------------------------------------
 
@@ -455,10 +435,8 @@ class SqlStore:
             ]
         with self.engine.begin() as connection:
             advanced = connection.execute(
-                update(t.nodes)
-                .where(t.nodes.c.node_id == node, t.nodes.c.head_seq == seq - 1)
-                .values(head_seq=seq, head_hash=batch_hash)
-                .returning(t.nodes.c.node_id)
+                self._advance_head,
+                {"node": node, "prev": seq - 1, "seq_": seq, "hash_": batch_hash},
             ).first()
             if advanced is None:
                 raise ChainMoved(f"node {node} head is no longer at seq {seq - 1}")
@@ -471,15 +449,16 @@ class SqlStore:
             self._project(connection, fresh, now_ms)
             receipt = make_receipt(len(fresh), len(records) - len(fresh))
             connection.execute(
-                insert(t.batches).values(
-                    node_id=node,
-                    seq=seq,
-                    batch_hash=batch_hash,
-                    record_count=len(records),
-                    envelope_bytes=envelope_bytes,
-                    received_at_ms=now_ms,
-                    receipt=receipt,
-                )
+                self._insert_batch,
+                {
+                    "node_id": node,
+                    "seq": seq,
+                    "batch_hash": batch_hash,
+                    "record_count": len(records),
+                    "envelope_bytes": envelope_bytes,
+                    "received_at_ms": now_ms,
+                    "receipt": receipt,
+                },
             )
             before_commit()
         return BatchOutcome(len(fresh), len(records) - len(fresh), receipt)
@@ -487,15 +466,29 @@ class SqlStore:
     def _insert_events(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Insert the events not stored yet; return the ids of those this call stored.
 
-        ``ON CONFLICT DO NOTHING ... RETURNING`` decides and reports in one statement, so
-        an event stored by a concurrent transaction counts as known, never twice. With
-        RETURNING, SQLAlchemy sends the rows as multi-row ``VALUES`` pages
-        ("insertmanyvalues") instead of one statement per row.
+        ``ON CONFLICT DO NOTHING`` decides per row, so an event stored by a concurrent
+        transaction counts as known, never twice. PostgreSQL reports the stored ids with
+        ``RETURNING`` in the same statement. SQLite runs the rows as one executemany,
+        which cannot return rows: if it wrote every row, every id is new (the usual
+        case); otherwise the new ones are those now carrying this batch's node and seq.
+        That is exact: SQLite has one writer at a time (``BEGIN IMMEDIATE``), and no
+        other transaction can store events under this (node, seq), whose ``batches`` row
+        (primary key) this transaction writes and whose head it has just advanced.
         """
         if not rows:
             return set()
-        params = self._rows_params(rows)
-        return set(connection.execute(self._events_insert, params).scalars())
+        result = self._events_insert.execute(connection, rows)
+        if self._dialect == "postgresql":
+            return set(result.scalars().all())
+        if result.rowcount == len(rows):
+            return {row["event_id"] for row in rows}
+        ids = json.dumps([row["event_id"] for row in rows])
+        found = connection.exec_driver_sql(
+            "SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))"
+            " AND batch_node_id = ? AND batch_seq = ?",
+            (ids, rows[0]["batch_node_id"], rows[0]["batch_seq"]),
+        )
+        return {event_id for (event_id,) in found}
 
     def _project(
         self,
@@ -537,8 +530,7 @@ class SqlStore:
                 row["status_key"] = key
                 row["status"] = status
         if folded:
-            params = self._rows_params(list(folded.values()))
-            connection.execute(self._projection_upsert, params)
+            self._projection_upsert.execute(connection, list(folded.values()))
 
     def quarantine_batch(
         self,

@@ -298,3 +298,56 @@ def test_stored_bodies_are_each_records_canonical_json(store: SqlStore) -> None:
     assert stored == {
         str(r.event_id): encode_json(record_to_dict(r)).decode("utf-8") for r in records
     }
+
+
+def test_an_event_the_hub_stored_counts_as_known_in_a_later_batch(store: SqlStore) -> None:
+    _enrolled(store)
+    created = _records(1)[0]
+    _commit(store, 1, [created])
+    approved = _status(created.transaction_id, "approved", 70)
+    store.record_hub_event(approved, T0_MS)
+    fresh = _records(1, start=80)
+    outcome = _commit(store, 2, [approved, *fresh], b"\x02" * 32)
+    assert (outcome.records_accepted, outcome.records_known) == (1, 1)
+    assert _event_count(store) == 3
+
+
+def test_concurrent_batches_sharing_events_store_and_count_each_event_once(db_url: str) -> None:
+    engine = create_hub_engine(db_url, pool_size=8)
+    from central_hub.storage import migrate
+
+    migrate.upgrade(engine)
+    store = SqlStore(engine)
+    store.create_center("arish", "العريش", T0_MS)
+    nodes = [uuid.uuid4() for _ in range(8)]
+    for index, node in enumerate(nodes):
+        token = f"{index:064d}"
+        store.create_enrollment_token("arish", token, T0_MS, T0_MS + 10_000)
+        assert store.redeem_enrollment_token(token, _node(node), "v1", T0_MS).outcome == "redeemed"
+    shared = _records(200)
+    start = threading.Barrier(len(nodes))
+
+    def push(index: int) -> tuple[int, int]:
+        own = _records(10, start=1000 + 100 * index)
+        start.wait()
+        outcome = store.commit_batch(
+            node_id=nodes[index],
+            seq=1,
+            batch_hash=b"\x01" * 32,
+            envelope_bytes=100,
+            records=[*shared[25 * index :], *own, *shared[: 25 * index]],  # each its own order
+            now_ms=T0_MS,
+            make_receipt=lambda accepted, known: b"",
+        )
+        return outcome.records_accepted, outcome.records_known
+
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        counts = list(pool.map(push, range(len(nodes))))
+    try:
+        stored = (_event_count(store), len(_projection(store)))
+    finally:
+        engine.dispose()
+    total = 200 + 10 * len(nodes)
+    assert sum(accepted for accepted, _ in counts) == total
+    assert sum(known for _, known in counts) == 200 * (len(nodes) - 1)
+    assert stored == (total, total)

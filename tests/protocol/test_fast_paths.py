@@ -1,5 +1,5 @@
 """Fast paths of record validation agree with the plain checks they shortcut (unit level:
-sync_protocol.text, ids, hlc, national_id, payload).
+sync_protocol.text, ids, hlc, national_id, records, payload).
 
 Each reference below is the straightforward check as it stood before the fast path was
 added; the property is that both give the same value or the same error (type, message,
@@ -9,13 +9,18 @@ have already seen.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import json
+import pickle
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync_protocol import (
@@ -23,6 +28,8 @@ from sync_protocol import (
     Record,
     RecordError,
     TextError,
+    TransactionCreated,
+    TransactionStatus,
     ValidationError,
     clean_text,
     decode_records,
@@ -31,11 +38,23 @@ from sync_protocol import (
     encode_records,
     parse_national_id,
     parse_uuid,
+    record_from_dict,
     record_to_dict,
 )
-from sync_protocol.national_id import check_national_id
-from sync_protocol.text import _REJECTED_CATEGORIES, _SLUG, require_slug
-from tests.protocol.factories import records, valid_national_ids
+from sync_protocol.ids import _uuid_from_canonical
+from sync_protocol.national_id import _date_key, _passes, check_national_id
+from sync_protocol.text import _REJECTED_CATEGORIES, _SLUG, _is_canonical, _is_slug, require_slug
+from tests.protocol.factories import (
+    T0_MS,
+    created,
+    created_records,
+    national_id,
+    next_uuid7,
+    records,
+    status,
+    status_records,
+    valid_national_ids,
+)
 
 
 def _outcome(check: Callable[[], object]) -> object:
@@ -121,6 +140,50 @@ def _reference_slug(value: object) -> str:
             field="f",
         )
     return value
+
+
+_CREATED_KEYS = {f.name for f in dataclasses.fields(TransactionCreated)} | {"type"}
+_STATUS_KEYS = {f.name for f in dataclasses.fields(TransactionStatus)} | {"type"}
+
+
+def _reference_record_from_dict(data: object) -> Record:
+    """``record_from_dict`` as it stood before its fast path: the constructors (with their
+    ``__post_init__`` checks) on the plain id and stamp parsers above."""
+    if not isinstance(data, Mapping):
+        raise RecordError("a record must be a JSON object")
+    kind = data.get("type")
+    expected = {"transaction.created": _CREATED_KEYS, "transaction.status": _STATUS_KEYS}.get(
+        kind if isinstance(kind, str) else ""
+    )
+    if expected is None:
+        raise RecordError("record type must be transaction.created or transaction.status")
+    if data.keys() != expected:
+        keys = set(data.keys())
+        missing, extra = sorted(expected - keys), sorted(str(k) for k in keys - expected)
+        raise RecordError(f"{kind} record: missing keys {missing}, unknown keys {extra}")
+    event_id = _reference_parse_uuid(data["event_id"], field="event_id")
+    transaction_id = _reference_parse_uuid(data["transaction_id"], field="transaction_id")
+    if transaction_id == event_id:
+        transaction_id = event_id
+    hlc = _reference_hlc_decode(data["hlc"])
+    common = {"event_id": event_id, "hlc": hlc, "transaction_id": transaction_id}
+    fields = {k: v for k, v in data.items() if k not in common and k != "type"}
+    if kind == "transaction.created":
+        return TransactionCreated(**common, **fields)
+    return TransactionStatus(**common, **fields)
+
+
+def _record_outcome(check: Callable[[], Record]) -> object:
+    """The outcome of a parse, with every field's type and value, UUIDs' ``is_safe``, the
+    record's repr, hash and pickle: a fast-built record must be indistinguishable."""
+    try:
+        record = check()
+    except ValidationError as error:
+        return (type(error), error.code, str(error), error.field)
+    values = [(type(value), value) for value in dataclasses.astuple(record)]
+    ids = [(u.int, u.is_safe) for u in (record.event_id, record.transaction_id)]
+    stamp = (record.hlc.node_id.int, record.hlc.node_id.is_safe, hash(record.hlc))
+    return ("ok", type(record), values, ids, stamp, repr(record), hash(record), record)
 
 
 # --- strategies --------------------------------------------------------------------------
@@ -249,3 +312,197 @@ def test_with_or_without_bodies_the_same_payloads_are_rejected_the_same_way(
         lambda: decode_records_with_bodies(payload, expected_count=len(batch))[0]
     )
     assert with_bodies == plain
+
+
+# --- records ------------------------------------------------------------------------------
+
+_NAMES_OF_VALUES = ["arish", "s-0042", "CIV-BIRTH", "approved", "", " ", "-", "A"]
+_odd_values = st.one_of(
+    st.sampled_from(_NAMES_OF_VALUES),
+    st.sampled_from(
+        [None, True, False, 0, -1, 2.5, float(T0_MS), [], {}, ["arish"], b"arish", 10**20]
+    ),
+    st.sampled_from([0, 100_000_000, 100_000_001, 253_402_300_799_999, 253_402_300_800_000]),
+    st.integers(),
+    texts,
+    uuid_texts,
+    hlc_texts,
+    st.from_regex(r"[23٣][0-9٠-٩]{6}(0[1-4]|1[1-9]|2[1-9]|3[1-5]|88|20)[0-9]{5}", fullmatch=True),
+    st.sampled_from(["29902290112345", "30002290112345", "20002290112345", "30002300112345"]),
+    st.from_regex(r"[A-Z][A-Z0-9]{0,8}-[A-Z0-9]{0,17}", fullmatch=True),
+    st.from_regex(r"[a-z0-9-]{0,66}", fullmatch=True),
+)
+
+
+_BIRTHS_NEAR_T0 = [dt.date(2026, 1, day) for day in range(1, 5)]  # T0 is 2026-01-01
+_NEAR_NATIONAL_IDS = [
+    *(national_id(birth=birth) for birth in _BIRTHS_NEAR_T0),
+    *("29902290112345", "30002290112345", "20002290112345", "30002300112345"),
+    *("29001013412345", "29013013412345", "29001003412345", "29001019912345"),
+    *("19001013412345", "29001013412345 ", "2900101341234٥", "290010134123456"),
+]
+_NEAR_INTS = [-1, 0, 100_000_000, 100_000_001, 253_402_300_799_999, 253_402_300_800_000]
+
+
+def _near_miss_values(key: object, value: object) -> list[object]:
+    """Values one small step from ``value``: where a fast check is most likely to differ."""
+    if key == "national_id":
+        return _NEAR_NATIONAL_IDS
+    if type(value) is int:
+        return [*_NEAR_INTS, value - 1, value + 1, float(value), str(value), True]
+    if type(value) is str and value:
+        return [
+            value + " ",
+            " " + value,
+            value.replace(" ", "  ", 1),
+            value.replace(" ", "\u00a0", 1),
+            value.upper(),
+            value.lower(),
+            value[:-1],
+            value[1:],
+            value + "-",
+            value + "1",
+            value + "\u0651",
+            unicodedata.normalize("NFD", value + "é"),
+            value[:-1] + chr(ord(value[-1]) + 1),
+            value[:8] + "-" + value[8:],
+        ]
+    return []
+
+
+def _near_misses(key: object, value: object) -> st.SearchStrategy[object]:
+    values = _near_miss_values(key, value)
+    return st.sampled_from(values) if values else _odd_values
+
+
+_COMMON_KEYS = sorted(_CREATED_KEYS & _STATUS_KEYS)
+_CREATED_ONLY = sorted(_CREATED_KEYS - _STATUS_KEYS)
+_STATUS_ONLY = sorted(_STATUS_KEYS - _CREATED_KEYS)
+
+
+@st.composite
+def wire_dicts(draw: st.DrawFn, key: str) -> object:
+    """The wire form of a valid record, ``key`` set to a value near its own (or to any
+    value), then up to two more changes: a field set, a key removed or added, the type
+    changed; sometimes as a Mapping that is not a dict, or not a Mapping at all."""
+    kind = created_records() if key in _CREATED_ONLY else status_records()
+    kind = records if key in _COMMON_KEYS else kind
+    data: dict[object, object] = dict(record_to_dict(draw(kind)))
+    choice = draw(st.integers(0, 9))
+    if choice:  # and once in ten, left valid
+        values = _near_misses(key, data[key]) if choice > 3 else _odd_values
+        data[key] = draw(values)
+    for _ in range(draw(st.integers(0, 2))):
+        change = draw(st.sampled_from(["set", "set", "drop", "add", "type"]))
+        keys = sorted(str(key) for key in data) or ["type"]
+        other = draw(st.sampled_from(keys))
+        if change == "set":
+            data[other] = draw(st.one_of(_near_misses(other, data.get(other)), _odd_values))
+        elif change == "drop":
+            data.pop(other, None)
+        elif change == "add":
+            data[draw(st.sampled_from(["extra", "status", "note", "fee_piasters", 1]))] = 1
+        else:
+            data["type"] = draw(
+                st.sampled_from(["transaction.created", "transaction.status", "x", None, 1])
+            )
+    form = draw(st.sampled_from(["dict"] * 8 + ["mapping", "list"]))
+    if form == "mapping":  # a Mapping that is not a dict: the plain path
+        return MappingProxyType(data)
+    return list(data.items()) if form == "list" else data
+
+
+@pytest.mark.parametrize("key", _COMMON_KEYS + _CREATED_ONLY + _STATUS_ONLY)
+@settings(max_examples=150)
+@given(data=st.data())
+def test_record_from_dict_agrees_with_the_constructors(key: str, data: st.DataObject) -> None:
+    wire = data.draw(wire_dicts(key))
+    expected = _record_outcome(lambda: _reference_record_from_dict(wire))
+    for _ in range(2):  # then with the slugs, codes, characters and node ids cached
+        assert _record_outcome(lambda: record_from_dict(wire)) == expected
+
+
+_FIXED_ODD_VALUES = [None, True, 0, -1, 2.5, "", " ", "arish", "CIV-BIRTH", "approved", [], {}]
+
+
+def test_record_from_dict_agrees_with_the_constructors_on_every_near_miss() -> None:
+    """Every field of a created and a status record, set to each value next to its own."""
+    opened = created(name="محمد أحمد علي")
+    for record in (opened, status(opened.event_id, "approved"), status(next_uuid7(), "rejected")):
+        wire = record_to_dict(record)
+        for key, value in wire.items():
+            for changed in [*_near_miss_values(key, value), *_FIXED_ODD_VALUES]:
+                data = wire | {key: changed}
+                expected = _record_outcome(functools.partial(_reference_record_from_dict, data))
+                outcome = _record_outcome(functools.partial(record_from_dict, data))
+                assert outcome == expected, (key, changed)
+
+
+@given(records)
+def test_a_record_parsed_from_the_wire_equals_and_hashes_as_the_constructed_one(
+    record: Record,
+) -> None:
+    parsed = record_from_dict(record_to_dict(record))
+    assert parsed == record and hash(parsed) == hash(record) and repr(parsed) == repr(record)
+    assert pickle.loads(pickle.dumps(parsed)) == record
+    assert dataclasses.replace(parsed) == record  # the constructor accepts what it holds
+    with_time = dataclasses.replace(parsed, recorded_at_ms=parsed.recorded_at_ms)
+    assert with_time == parsed
+
+
+@given(st.uuids().map(str))
+def test_uuid_from_canonical_text_is_uuid_of_the_text(text: str) -> None:
+    fast, plain = _uuid_from_canonical(text), uuid.UUID(text)
+    assert (fast.int, fast.is_safe, repr(fast), hash(fast)) == (
+        plain.int,
+        plain.is_safe,
+        repr(plain),
+        hash(plain),
+    )
+    assert fast == plain and pickle.loads(pickle.dumps(fast)) == plain
+
+
+@given(hlc_texts)
+def test_a_decoded_stamp_is_the_constructed_one(value: object) -> None:
+    try:
+        stamp = HlcStamp.decode(value)
+    except RecordError:
+        return
+    plain = HlcStamp(stamp.wall_ms, stamp.counter, uuid.UUID(str(stamp.node_id)))
+    assert (stamp, hash(stamp), repr(stamp)) == (plain, hash(plain), repr(plain))
+
+
+@given(
+    st.one_of(
+        valid_national_ids,
+        st.from_regex(r"[1-4٣][0-9]{2}(0[0-9]|1[0-3])([0-2][0-9]|3[0-2])[0-9]{7}", fullmatch=True),
+        st.from_regex(r"[23][0-9]{2}02(29|30)[0-9]{7}", fullmatch=True),
+        st.text(max_size=16),
+    ),
+    st.one_of(
+        st.dates(min_value=dt.date(1970, 1, 1)),
+        st.sampled_from([dt.date(2000, 2, 28), dt.date(2000, 2, 29), dt.date.max]),
+    ),
+)
+def test_national_id_fast_check_accepts_only_what_the_check_accepts(
+    value: str, today: dt.date
+) -> None:
+    plain = _outcome(lambda: check_national_id(value, today=today))
+    assert _passes(value, _date_key(today)) == (plain == ("ok", value))
+
+
+@given(texts, st.booleans(), st.booleans(), st.integers(1, 40))
+def test_canonical_text_fast_check_accepts_only_unchanged_clean_text(
+    value: str, allow_empty: bool, allow_digits: bool, max_chars: int
+) -> None:
+    rules = {"allow_empty": allow_empty, "allow_digits": allow_digits, "max_chars": max_chars}
+    plain = _outcome(lambda: _reference_clean_text(value, field="f", **rules))  # type: ignore[arg-type]
+    if plain[0] == "ok":
+        clean_text(value, field="f", **rules)  # type: ignore[arg-type]  # caches its characters
+    if _is_canonical(value, max_chars, allow_empty, allow_digits):
+        assert plain == ("ok", value)
+
+
+@given(st.one_of(st.from_regex(r"[a-z0-9-]{1,66}", fullmatch=True), st.text(max_size=10)))
+def test_slug_fast_check_accepts_only_slugs(value: str) -> None:
+    assert _is_slug(value) == (_outcome(lambda: _reference_slug(value)) == ("ok", value))
