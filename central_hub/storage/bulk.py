@@ -56,7 +56,7 @@ class RowsInsert:
             return
         self.statement = finish(sqlite.insert(table))
         compiled = self.statement.compile(dialect=dialect)
-        if self.statement._returning:
+        if compiled.effective_returning:
             raise ValueError("RETURNING cannot run through the driver's executemany")
         self._sql: str = compiled.string
         self._row_tuple = itemgetter(*compiled.positiontup)
