@@ -1,4 +1,4 @@
-"""The hub's storage interface and its SQLAlchemy Core implementation (SQLite, PostgreSQL).
+"""The SQLAlchemy Core implementation of the hub's :class:`Store` (SQLite and PostgreSQL).
 
 Every method is one database transaction. Writes that must be atomic together (a batch,
 its events, the projection, the chain head and the receipt) are one method, so a crash at
@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     and_,
     bindparam,
-    case,
     delete,
     func,
     insert,
@@ -28,16 +25,26 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from central_hub.storage import schema as t
 from central_hub.storage.bulk import RowsInsert
+from central_hub.storage.interface import (
+    BatchOutcome,
+    ChainMoved,
+    ChainSnapshot,
+    ChangePage,
+    ChangeRow,
+    NodeRow,
+    Store,
+    TokenRedemption,
+)
+from central_hub.storage.rows import event_row, projection_upsert, status_key
 from sync_protocol import (
     STATUSES,
     Record,
     TransactionCreated,
     TransactionStatus,
-    encode_json,
-    record_to_dict,
 )
 from sync_protocol.state import STATUS_PRECEDENCE
 
@@ -55,184 +62,13 @@ __all__ = [
 
 assert set(STATUSES) <= set(STATUS_PRECEDENCE)
 
-
-class ChainMoved(Exception):
-    """The node's chain head changed between classification and commit."""
-
-
-@dataclass(frozen=True, slots=True)
-class NodeRow:
-    node_id: uuid.UUID
-    center_id: str
-    verify_key: bytes
-    sealing_key: bytes
-    status: str
-    head_seq: int
-    head_hash: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ChainSnapshot:
-    head_seq: int
-    head_hash: bytes
-    hash_at_seq: bytes | None
-    receipt_at_seq: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class BatchOutcome:
-    records_accepted: int
-    records_known: int
-    receipt: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeRow:
-    cursor: int
-    center_id: str | None
-    kind: str
-    body: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChangePage:
-    rows: tuple[ChangeRow, ...]
-    more: bool  # another change for this center follows the last row
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRedemption:
-    outcome: str  # redeemed | unknown | used | expired
-    center_id: str | None = None
-    center_name: str | None = None
-
-
-class Store(Protocol):
-    """What the hub needs from a database. Implementations must make each call atomic and
-    every write idempotent where the docstring says so."""
-
-    def create_center(self, center_id: str, name: str, now_ms: int) -> None: ...
-    def create_enrollment_token(
-        self, center_id: str, token_hash: str, now_ms: int, expires_at_ms: int
-    ) -> None: ...
-    def redeem_enrollment_token(
-        self, token_hash: str, node: NodeRow, software_version: str, now_ms: int
-    ) -> TokenRedemption: ...
-    def get_node(self, node_id: uuid.UUID) -> NodeRow | None: ...
-    def set_node_status(self, node_id: uuid.UUID, status: str, now_ms: int) -> bool: ...
-    def mark_forked(self, node_id: uuid.UUID) -> None: ...
-    def revoked_node_ids(self) -> list[str]: ...
-    def chain_snapshot(self, node_id: uuid.UUID, seq: int) -> ChainSnapshot: ...
-    def commit_batch(
-        self,
-        *,
-        node_id: uuid.UUID,
-        seq: int,
-        batch_hash: bytes,
-        envelope_bytes: int,
-        records: Sequence[Record],
-        now_ms: int,
-        make_receipt: Callable[[int, int], bytes],
-        before_commit: Callable[[], None] = ...,
-        bodies: Sequence[str] | None = None,
-    ) -> BatchOutcome: ...
-    def quarantine_batch(
-        self,
-        *,
-        node_id: uuid.UUID,
-        seq: int,
-        batch_hash: bytes,
-        envelope: bytes,
-        reason: str,
-        now_ms: int,
-    ) -> None: ...
-    def remember_nonce(
-        self, node_id: uuid.UUID, nonce: str, expires_at_ms: int, now_ms: int
-    ) -> bool: ...
-    def append_change(self, center_id: str | None, kind: str, body: str, now_ms: int) -> int: ...
-    def changes_after(
-        self, center_id: str, cursor: int, *, max_rows: int, max_body_bytes: int
-    ) -> ChangePage: ...
-    def publish_catalog(self, version: int, body: str, now_ms: int) -> bool: ...
-    def latest_catalog(self) -> tuple[int, str] | None: ...
-    def create_api_token(self, token_hash: str, role: str, name: str, now_ms: int) -> None: ...
-    def api_token_role(self, token_hash: str) -> str | None: ...
-    def transaction_center(self, transaction_id: uuid.UUID) -> str | None: ...
-    def transaction_status(self, transaction_id: uuid.UUID) -> str | None: ...
-    def list_transactions(
-        self, *, status: str | None, center_id: str | None, after: str | None, limit: int
-    ) -> list[dict[str, Any]]: ...
-    def record_hub_event(self, record: TransactionStatus, now_ms: int) -> int: ...
-    def save_heartbeat(self, node_id: uuid.UUID, values: dict[str, Any], now_ms: int) -> None: ...
+# PostgreSQL deadlock_detected and serialization_failure: the transaction was rolled
+# back whole and may simply be tried again.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 def _no_op() -> None:
     return None
-
-
-def _status_key(status: str, hlc: str, event_id: str) -> str:
-    return f"{STATUS_PRECEDENCE[status]}|{hlc}|{event_id}"
-
-
-def _event_row(
-    record: Record,
-    now_ms: int,
-    *,
-    batch_node_id: str | None,
-    batch_seq: int | None,
-    body: str | None = None,
-) -> dict[str, Any]:
-    """The ``events`` row of ``record``. ``body`` is its canonical JSON if the caller has
-    it (a batch's payload holds it, see ``open_batch_with_bodies``); else it is encoded
-    here (hub-made events, one at a time)."""
-    event_id = str(record.event_id)
-    transaction_id = (
-        event_id if record.transaction_id is record.event_id else str(record.transaction_id)
-    )
-    hlc = record.hlc.encode()
-    if body is None:
-        body = encode_json(record_to_dict(record)).decode("utf-8")
-    return {
-        "event_id": event_id,
-        "transaction_id": transaction_id,
-        "center_id": record.center_id,
-        "type": record.type,
-        "hlc": hlc,
-        "origin_node_id": str(record.hlc.node_id),
-        "batch_node_id": batch_node_id,
-        "batch_seq": batch_seq,
-        "body": body,
-        "received_at_ms": now_ms,
-    }
-
-
-def _projection_upsert(statement: Any, *, postgres: bool) -> Any:
-    """``statement`` (an INSERT into ``transactions``) merged into the stored rows: the
-    higher precedence key wins, compared in the database."""
-    new, old = statement.excluded, t.transactions.c
-    new_key: ColumnElement[str]
-    old_key: ColumnElement[str]
-    if postgres:
-        # Keys must compare as Python compares them (code points), whatever the
-        # database's collation.
-        new_key, old_key = new.status_key.collate("C"), old.status_key.collate("C")
-        higher = func.greatest(new_key, old_key)
-    else:
-        new_key, old_key = new.status_key, old.status_key  # BINARY: code points
-        higher = func.max(new_key, old_key)
-    return statement.on_conflict_do_update(
-        index_elements=["transaction_id"],
-        set_={
-            # Only a transaction.created sets these (never NULL there), and its
-            # transaction id is its event id, so at most one event ever does.
-            "service_code": func.coalesce(new.service_code, old.service_code),
-            "fee_piasters": func.coalesce(new.fee_piasters, old.fee_piasters),
-            "recorded_at_ms": func.coalesce(new.recorded_at_ms, old.recorded_at_ms),
-            "status": case((new_key > old_key, new.status), else_=old.status),
-            "status_key": higher,
-            "updated_at_ms": new.updated_at_ms,
-        },
-    )
 
 
 class SqlStore:
@@ -251,7 +87,7 @@ class SqlStore:
         self._projection_upsert = RowsInsert(
             t.transactions,
             engine.dialect,
-            lambda statement: _projection_upsert(statement, postgres=postgres),
+            lambda statement: projection_upsert(statement, postgres=postgres),
         )
         # Built once: constructing and cache-keying a statement costs more than running
         # these two one-row statements on SQLite.
@@ -419,7 +255,8 @@ class SqlStore:
     ) -> BatchOutcome:
         """Store batch ``seq`` of ``node_id`` with its records, projection, chain head and
         receipt in one transaction. Raises :class:`ChainMoved` if another request moved the
-        head first (a concurrent duplicate); the caller re-classifies.
+        head first (a concurrent duplicate), or if the database rolled the transaction back
+        for a retry (deadlock, serialization failure); the caller re-classifies.
 
         ``bodies``, if given, are the records' canonical JSON texts in the same order (as
         ``open_batch_with_bodies`` returns them); they are stored as is."""
@@ -427,12 +264,35 @@ class SqlStore:
         # Rows are built before the transaction starts: write locks are held for the
         # statements only, not for JSON encoding.
         if bodies is None:
-            rows = [_event_row(r, now_ms, batch_node_id=node, batch_seq=seq) for r in records]
+            rows = [event_row(r, now_ms, batch_node_id=node, batch_seq=seq) for r in records]
         else:
             rows = [
-                _event_row(r, now_ms, batch_node_id=node, batch_seq=seq, body=body)
+                event_row(r, now_ms, batch_node_id=node, batch_seq=seq, body=body)
                 for r, body in zip(records, bodies, strict=True)
             ]
+        try:
+            return self._commit_batch(
+                node, seq, batch_hash, envelope_bytes, records, rows, now_ms, make_receipt,
+                before_commit,
+            )  # fmt: skip
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                raise
+            # Rolled back whole; the caller re-classifies (a concurrent copy may have won).
+            raise ChainMoved(f"node {node} batch {seq}: {type(error.orig).__name__}") from None
+
+    def _commit_batch(
+        self,
+        node: str,
+        seq: int,
+        batch_hash: bytes,
+        envelope_bytes: int,
+        records: Sequence[Record],
+        rows: list[dict[str, Any]],
+        now_ms: int,
+        make_receipt: Callable[[int, int], bytes],
+        before_commit: Callable[[], None],
+    ) -> BatchOutcome:
         with self.engine.begin() as connection:
             advanced = connection.execute(
                 self._advance_head,
@@ -477,7 +337,10 @@ class SqlStore:
         """
         if not rows:
             return set()
-        result = self._events_insert.execute(connection, rows)
+        # One lock order for every writer: two batches sharing events cannot deadlock.
+        result = self._events_insert.execute(
+            connection, sorted(rows, key=lambda row: row["event_id"])
+        )
         if self._dialect == "postgresql":
             return set(result.scalars().all())
         if result.rowcount == len(rows):
@@ -525,12 +388,13 @@ class SqlStore:
                 status = "created"
             else:
                 status = record.status
-            key = _status_key(status, event["hlc"], event["event_id"])
+            key = status_key(status, event["hlc"], event["event_id"])
             if key > row["status_key"]:
                 row["status_key"] = key
                 row["status"] = status
         if folded:
-            self._projection_upsert.execute(connection, list(folded.values()))
+            # Sorted for the same reason as the events: one lock order for every writer.
+            self._projection_upsert.execute(connection, [folded[txn] for txn in sorted(folded)])
 
     def quarantine_batch(
         self,
@@ -723,7 +587,7 @@ class SqlStore:
 
     def record_hub_event(self, record: TransactionStatus, now_ms: int) -> int:
         """Store a status event made at the hub and queue it for its center's feed."""
-        row = _event_row(record, now_ms, batch_node_id=None, batch_seq=None)
+        row = event_row(record, now_ms, batch_node_id=None, batch_seq=None)
         with self.engine.begin() as connection:
             connection.execute(insert(t.events).values(**row))
             self._project(connection, [(record, row)], now_ms)

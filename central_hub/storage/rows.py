@@ -1,0 +1,79 @@
+"""Rows the hub writes for events and the per-transaction projection, and the upsert that
+merges a projection row into the stored one (the higher precedence key wins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func
+
+from central_hub.storage import schema as t
+from sync_protocol import Record, encode_json, record_to_dict
+from sync_protocol.state import STATUS_PRECEDENCE
+
+__all__ = ["event_row", "projection_upsert", "status_key"]
+
+
+def status_key(status: str, hlc: str, event_id: str) -> str:
+    return f"{STATUS_PRECEDENCE[status]}|{hlc}|{event_id}"
+
+
+def event_row(
+    record: Record,
+    now_ms: int,
+    *,
+    batch_node_id: str | None,
+    batch_seq: int | None,
+    body: str | None = None,
+) -> dict[str, Any]:
+    """The ``events`` row of ``record``. ``body`` is its canonical JSON if the caller has
+    it (a batch's payload holds it, see ``open_batch_with_bodies``); else it is encoded
+    here (hub-made events, one at a time)."""
+    event_id = str(record.event_id)
+    transaction_id = (
+        event_id if record.transaction_id is record.event_id else str(record.transaction_id)
+    )
+    hlc = record.hlc.encode()
+    if body is None:
+        body = encode_json(record_to_dict(record)).decode("utf-8")
+    return {
+        "event_id": event_id,
+        "transaction_id": transaction_id,
+        "center_id": record.center_id,
+        "type": record.type,
+        "hlc": hlc,
+        "origin_node_id": str(record.hlc.node_id),
+        "batch_node_id": batch_node_id,
+        "batch_seq": batch_seq,
+        "body": body,
+        "received_at_ms": now_ms,
+    }
+
+
+def projection_upsert(statement: Any, *, postgres: bool) -> Any:
+    """``statement`` (an INSERT into ``transactions``) merged into the stored rows: the
+    higher precedence key wins, compared in the database."""
+    new, old = statement.excluded, t.transactions.c
+    new_key: ColumnElement[str]
+    old_key: ColumnElement[str]
+    if postgres:
+        # Keys must compare as Python compares them (code points), whatever the
+        # database's collation.
+        new_key, old_key = new.status_key.collate("C"), old.status_key.collate("C")
+        higher = func.greatest(new_key, old_key)
+    else:
+        new_key, old_key = new.status_key, old.status_key  # BINARY: code points
+        higher = func.max(new_key, old_key)
+    return statement.on_conflict_do_update(
+        index_elements=["transaction_id"],
+        set_={
+            # Only a transaction.created sets these (never NULL there), and its
+            # transaction id is its event id, so at most one event ever does.
+            "service_code": func.coalesce(new.service_code, old.service_code),
+            "fee_piasters": func.coalesce(new.fee_piasters, old.fee_piasters),
+            "recorded_at_ms": func.coalesce(new.recorded_at_ms, old.recorded_at_ms),
+            "status": case((new_key > old_key, new.status), else_=old.status),
+            "status_key": higher,
+            "updated_at_ms": new.updated_at_ms,
+        },
+    )
