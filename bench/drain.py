@@ -30,12 +30,10 @@ from bench._support import (
     scratch_dir,
 )
 from bench.seal_open import build_batches
+from central_hub.storage.rows import event_row, fold_projection
 from demo.fault_proxy import LinkProfile, ProxyThread
 from edge_node.sync import sync_round
-from sync_protocol import Record, TransactionCreated, TransactionStatus, encode_records
-from sync_protocol.payload import encode_json
-from sync_protocol.records import record_to_dict
-from sync_protocol.state import STATUS_PRECEDENCE
+from sync_protocol import Record, encode_records
 
 __all__ = ["SLOW_LINK", "bulk_insert_limit", "measure_drain", "measure_slow_link", "records_for"]
 
@@ -156,48 +154,14 @@ def measure_drain(
 def _hub_rows(
     records: Sequence[Record], node_id: str, now_ms: int
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The event and projection rows the hub's ingest would store for ``records``."""
-    events: list[tuple[Any, ...]] = []
-    projection: dict[str, dict[str, Any]] = {}
-    for seq_index, record in enumerate(records):
-        txn = str(record.transaction_id)
-        events.append(
-            (
-                str(record.event_id),
-                txn,
-                record.center_id,
-                record.type,
-                record.hlc.encode(),
-                str(record.hlc.node_id),
-                node_id,
-                seq_index // 1000 + 1,
-                encode_json(record_to_dict(record)).decode("utf-8"),
-                now_ms,
-            )
-        )
-        row = projection.setdefault(
-            txn,
-            {
-                "transaction_id": txn,
-                "center_id": record.center_id,
-                "service_code": None,
-                "fee_piasters": None,
-                "recorded_at_ms": None,
-                "status": "created",
-                "status_key": "",
-                "updated_at_ms": now_ms,
-            },
-        )
-        if isinstance(record, TransactionCreated):
-            row.update(
-                service_code=record.service_code,
-                fee_piasters=record.fee_piasters,
-                recorded_at_ms=record.recorded_at_ms,
-            )
-        status = record.status if isinstance(record, TransactionStatus) else "created"
-        key = f"{STATUS_PRECEDENCE[status]}|{record.hlc.encode()}|{record.event_id}"
-        if key > row["status_key"]:
-            row.update(status_key=key, status=status)
+    """The event and projection rows the hub's ingest would store for ``records``
+    (built by the hub's own row builders, batches of 1,000 as the edge seals them)."""
+    rows = [
+        event_row(record, now_ms, batch_node_id=node_id, batch_seq=index // 1000 + 1)
+        for index, record in enumerate(records)
+    ]
+    events = [tuple(row[c] for c in EVENT_COLUMNS) for row in rows]
+    projection = fold_projection(zip(records, rows, strict=True), now_ms)
     transactions = [tuple(row[c] for c in TRANSACTION_COLUMNS) for row in projection.values()]
     return events, transactions
 

@@ -3,15 +3,16 @@ merges a projection row into the stored one (the higher precedence key wins)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func
 
 from central_hub.storage import schema as t
-from sync_protocol import Record, encode_json, record_to_dict
+from sync_protocol import Record, TransactionCreated, encode_json, record_to_dict
 from sync_protocol.state import STATUS_PRECEDENCE
 
-__all__ = ["event_row", "projection_upsert", "status_key"]
+__all__ = ["event_row", "fold_projection", "projection_upsert", "status_key"]
 
 
 def status_key(status: str, hlc: str, event_id: str) -> str:
@@ -48,6 +49,40 @@ def event_row(
         "body": body,
         "received_at_ms": now_ms,
     }
+
+
+def fold_projection(
+    events: Iterable[tuple[Record, dict[str, Any]]], now_ms: int
+) -> dict[str, dict[str, Any]]:
+    """The ``transactions`` rows for ``events`` (each record with its :func:`event_row`),
+    by transaction id: the highest precedence key wins, so arrival order does not matter."""
+    folded: dict[str, dict[str, Any]] = {}
+    for record, event in events:
+        txn = event["transaction_id"]
+        row = folded.get(txn)
+        if row is None:
+            row = folded[txn] = {
+                "transaction_id": txn,
+                "center_id": record.center_id,
+                "service_code": None,
+                "fee_piasters": None,
+                "recorded_at_ms": None,
+                "status": "created",
+                "status_key": "",
+                "updated_at_ms": now_ms,
+            }
+        if isinstance(record, TransactionCreated):
+            row["service_code"] = record.service_code
+            row["fee_piasters"] = record.fee_piasters
+            row["recorded_at_ms"] = record.recorded_at_ms
+            status = "created"
+        else:
+            status = record.status
+        key = status_key(status, event["hlc"], event["event_id"])
+        if key > row["status_key"]:
+            row["status_key"] = key
+            row["status"] = status
+    return folded
 
 
 def projection_upsert(statement: Any, *, postgres: bool) -> Any:

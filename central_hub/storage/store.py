@@ -39,11 +39,10 @@ from central_hub.storage.interface import (
     Store,
     TokenRedemption,
 )
-from central_hub.storage.rows import event_row, projection_upsert, status_key
+from central_hub.storage.rows import event_row, fold_projection, projection_upsert
 from sync_protocol import (
     STATUSES,
     Record,
-    TransactionCreated,
     TransactionStatus,
 )
 from sync_protocol.state import STATUS_PRECEDENCE
@@ -359,39 +358,12 @@ class SqlStore:
         fresh: Sequence[tuple[Record, dict[str, Any]]],
         now_ms: int,
     ) -> None:
-        """Fold new events (each with its event row) into the per-transaction projection:
-        the highest precedence key wins, so the result does not depend on arrival order.
-
-        The batch is folded here, then merged into the stored rows by one upsert that
+        """Fold new events (each with its event row) into the per-transaction projection
+        (:func:`fold_projection`), then merge into the stored rows by one upsert that
         compares keys in the database: no read-modify-write, so a concurrent writer's
         higher key is never overwritten by a lower one.
         """
-        folded: dict[str, dict[str, Any]] = {}
-        for record, event in fresh:
-            txn = event["transaction_id"]
-            row = folded.get(txn)
-            if row is None:
-                row = folded[txn] = {
-                    "transaction_id": txn,
-                    "center_id": record.center_id,
-                    "service_code": None,
-                    "fee_piasters": None,
-                    "recorded_at_ms": None,
-                    "status": "created",
-                    "status_key": "",
-                    "updated_at_ms": now_ms,
-                }
-            if isinstance(record, TransactionCreated):
-                row["service_code"] = record.service_code
-                row["fee_piasters"] = record.fee_piasters
-                row["recorded_at_ms"] = record.recorded_at_ms
-                status = "created"
-            else:
-                status = record.status
-            key = status_key(status, event["hlc"], event["event_id"])
-            if key > row["status_key"]:
-                row["status_key"] = key
-                row["status"] = status
+        folded = fold_projection(fresh, now_ms)
         if folded:
             # Sorted for the same reason as the events: one lock order for every writer.
             self._projection_upsert.execute(connection, [folded[txn] for txn in sorted(folded)])
