@@ -14,7 +14,8 @@ from central_hub.settings import HubSettings
 from central_hub.storage import migrate
 from central_hub.storage.engine import create_hub_engine
 from central_hub.storage.store import SqlStore
-from tests.hub.nodes import FakeClock
+from tests.hub.inprocess import provision_token
+from tests.hub.nodes import FakeClock, ScriptedNode
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -62,3 +63,11 @@ def client(settings: HubSettings, identity: HubIdentity, clock: FakeClock) -> It
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
     app.state.engine.dispose()
+
+
+@pytest.fixture
+def node(client: TestClient) -> ScriptedNode:
+    """A node enrolled for center ``arish`` of the in-process app."""
+    scripted = ScriptedNode(client)
+    assert scripted.enroll(provision_token(client)).status_code == 200
+    return scripted

@@ -11,30 +11,24 @@ import secrets
 import uuid
 from dataclasses import replace
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from central_hub.api import create_app
 from central_hub.auth import hash_secret, new_api_token
-from central_hub.enrollment import provision_center
 from central_hub.keystore import HubIdentity
 from central_hub.settings import HubSettings
 from central_hub.storage import schema
-from central_hub.storage.store import SqlStore
 from sync_protocol import OpeningKey, SigningKey, StatusChange, seal_batch
 from sync_protocol.changes import CatalogChange, RevocationChange
+from tests.hub.inprocess import hub_store, provision_token
 from tests.hub.nodes import T0_MS, FakeClock, ScriptedNode
-
-
-def _store(client: TestClient) -> SqlStore:
-    return client.app.state.store  # type: ignore[attr-defined,no-any-return]
 
 
 def _digest(client: TestClient) -> str:
     """SHA-256 over every row of every hub table, in a stable order."""
     digest = hashlib.sha256()
-    with _store(client).engine.connect() as connection:
+    with hub_store(client).engine.connect() as connection:
         for table in schema.metadata.sorted_tables:
             if table.name == "request_nonces":
                 continue  # a refused request may still consume a nonce: that is the point
@@ -43,19 +37,6 @@ def _digest(client: TestClient) -> str:
             for row in sorted(repr(tuple(row)) for row in rows):
                 digest.update(row.encode())
     return digest.hexdigest()
-
-
-def _provision(client: TestClient, center: str = "arish") -> str:
-    return provision_center(
-        _store(client), center, "مركز خدمات مصر بالعريش", now_ms=T0_MS, ttl_hours=72
-    ).token
-
-
-@pytest.fixture
-def node(client: TestClient) -> ScriptedNode:
-    scripted = ScriptedNode(client)
-    assert scripted.enroll(_provision(client)).status_code == 200
-    return scripted
 
 
 def _problem(response, status: int, code: str) -> dict:
@@ -83,7 +64,7 @@ def test_openapi_and_docs_are_served_without_a_cdn(client: TestClient) -> None:
 
 def test_enrollment_returns_what_the_node_needs(client: TestClient) -> None:
     scripted = ScriptedNode(client)
-    body = scripted.enroll(_provision(client)).json()
+    body = scripted.enroll(provision_token(client)).json()
     assert body["center_id"] == "arish"
     assert body["center_name"] == "مركز خدمات مصر بالعريش"
     assert body["catalog_version"] >= 1
@@ -91,13 +72,13 @@ def test_enrollment_returns_what_the_node_needs(client: TestClient) -> None:
 
 
 def test_a_token_works_once(client: TestClient) -> None:
-    token = _provision(client)
+    token = provision_token(client)
     assert ScriptedNode(client).enroll(token).status_code == 200
     _problem(ScriptedNode(client).enroll(token), 409, "token_used")
 
 
 def test_an_expired_token_is_gone(client: TestClient, clock: FakeClock) -> None:
-    token = _provision(client)
+    token = provision_token(client)
     clock.now_ms += 73 * 3_600_000
     _problem(ScriptedNode(client).enroll(token), 410, "token_expired")
 
@@ -110,7 +91,7 @@ def test_enrollment_needs_proof_of_key_possession(client: TestClient) -> None:
     response = client.post(
         "/v1/enroll",
         json={
-            "token": _provision(client),
+            "token": provision_token(client),
             "verify_key": base64.b64encode(SigningKey.generate().public.to_bytes()).decode(),
             "sealing_key": base64.b64encode(OpeningKey.generate().public.to_bytes()).decode(),
             "proof": base64.b64encode(b"\x00" * 64).decode(),
@@ -150,7 +131,7 @@ def test_events_already_known_are_counted_not_duplicated(
     sealed = node.seal(records + node.records(1))
     receipt = node.check_receipt(sealed, node.push(sealed))
     assert (receipt.records_accepted, receipt.records_known) == (1, 2)
-    with _store(client).engine.connect() as connection:
+    with hub_store(client).engine.connect() as connection:
         assert len(connection.execute(select(schema.events)).all()) == 3
 
 
@@ -161,7 +142,7 @@ def test_projection_and_chain_head_follow_ingest(client: TestClient, node: Scrip
     assert response.status_code == 200, response.text
     head = response.json()
     assert (head["seq"], head["batch_hash"]) == (1, node.head_hash.hex())
-    with _store(client).engine.connect() as connection:
+    with hub_store(client).engine.connect() as connection:
         fees = connection.execute(select(schema.transactions.c.fee_piasters)).scalars().all()
     assert fees == [5000, 5000]
 
@@ -186,7 +167,7 @@ def test_a_fork_is_quarantined_and_nothing_merged(client: TestClient, node: Scri
     forked = node.seal(node.records(1), seq=1, prev_hash=bytes(32))
     problem = _problem(node.push(forked), 409, "chain_fork")
     assert problem["expected_seq"] == 2
-    with _store(client).engine.connect() as connection:
+    with hub_store(client).engine.connect() as connection:
         assert len(connection.execute(select(schema.events)).all()) == 1
         assert len(connection.execute(select(schema.quarantine)).all()) == 1
         status = connection.execute(select(schema.nodes.c.status)).scalar_one()
@@ -255,7 +236,7 @@ def test_unknown_node_is_401(client: TestClient, node: ScriptedNode) -> None:
 
 def test_revoked_node_is_403_on_its_next_request(client: TestClient, node: ScriptedNode) -> None:
     assert node.node_id is not None
-    _store(client).set_node_status(node.node_id, "revoked", T0_MS)
+    hub_store(client).set_node_status(node.node_id, "revoked", T0_MS)
     before = _digest(client)
     _problem(node.push(node.seal(node.records(1))), 403, "node_revoked")
     _problem(node.signed("GET", "/v1/chain-head", time_ms=T0_MS), 403, "node_revoked")
@@ -325,7 +306,7 @@ def test_an_agency_decision_reaches_the_originating_center(
     client: TestClient, node: ScriptedNode
 ) -> None:
     token = new_api_token()
-    _store(client).create_api_token(hash_secret(token), "agency", "passports", T0_MS)
+    hub_store(client).create_api_token(hash_secret(token), "agency", "passports", T0_MS)
     node.push(node.seal(node.records(1)))
     txn = _first_transaction(client)
     response = client.post(
@@ -342,7 +323,7 @@ def test_an_agency_decision_reaches_the_originating_center(
 
 
 def _first_transaction(client: TestClient) -> str:
-    with _store(client).engine.connect() as connection:
+    with hub_store(client).engine.connect() as connection:
         return connection.execute(select(schema.transactions.c.transaction_id)).scalar_one()
 
 
@@ -355,7 +336,7 @@ def test_agency_decisions_need_an_agency_token(client: TestClient, node: Scripte
         client.post(url, json=body, headers={"authorization": "Bearer nope"}), 401, "unknown_token"
     )
     operator = new_api_token()
-    _store(client).create_api_token(hash_secret(operator), "operator", "it", T0_MS)
+    hub_store(client).create_api_token(hash_secret(operator), "operator", "it", T0_MS)
     _problem(
         client.post(url, json=body, headers={"authorization": f"Bearer {operator}"}),
         403,
@@ -367,10 +348,10 @@ def test_revocations_reach_every_center(client: TestClient, node: ScriptedNode) 
     from central_hub.feed import publish_revocations
 
     other = ScriptedNode(client)
-    other.enroll(_provision(client, "aswan"))
+    other.enroll(provision_token(client, "aswan"))
     assert other.node_id is not None
-    _store(client).set_node_status(other.node_id, "revoked", T0_MS)
-    publish_revocations(_store(client), T0_MS)
+    hub_store(client).set_node_status(other.node_id, "revoked", T0_MS)
+    publish_revocations(hub_store(client), T0_MS)
     revocations = [
         c for c in node.pull(0, time_ms=T0_MS).changes if isinstance(c, RevocationChange)
     ]
@@ -389,7 +370,7 @@ def test_heartbeat_is_stored(client: TestClient, node: ScriptedNode) -> None:
     }
     response = node.signed("POST", "/v1/heartbeat", json_body=report, time_ms=T0_MS)
     assert response.status_code == 200, response.text
-    with _store(client).engine.connect() as connection:
+    with hub_store(client).engine.connect() as connection:
         row = connection.execute(select(schema.heartbeats)).one()
     assert (row.pending_events, row.clock_offset_ms) == (12, -7_200_000)
 
@@ -408,7 +389,7 @@ def test_a_saturated_hub_sheds_load_with_503_and_retry_after(
     )
     with TestClient(app, raise_server_exceptions=False) as busy:
         node = ScriptedNode(busy)
-        assert node.enroll(_provision(busy)).status_code == 200
+        assert node.enroll(provision_token(busy)).status_code == 200
         response = node.push(node.seal(node.records(1)))
         _problem(response, 503, "overloaded")
         assert response.headers["retry-after"] == "2"

@@ -16,20 +16,15 @@ from sqlalchemy import select
 
 from central_hub.api.app import MAX_JSON_BYTES
 from central_hub.auth import hash_secret, new_api_token
-from central_hub.enrollment import provision_center
 from central_hub.storage import schema
-from central_hub.storage.store import SqlStore
 from sync_protocol.request_auth import sign_request
+from tests.hub.inprocess import hub_store, provision_token
 from tests.hub.nodes import T0_MS, ScriptedNode
-
-
-def _store(client: TestClient) -> SqlStore:
-    return client.app.state.store  # type: ignore[attr-defined,no-any-return]
 
 
 def _digest(client: TestClient) -> str:
     digest = hashlib.sha256()
-    with _store(client).engine.connect() as connection:
+    with hub_store(client).engine.connect() as connection:
         for table in schema.metadata.sorted_tables:
             digest.update(table.name.encode())
             for row in sorted(repr(tuple(r)) for r in connection.execute(select(table))):
@@ -54,21 +49,10 @@ def _chunked(size: int) -> Iterator[bytes]:
         yield chunk
 
 
-def _token(client: TestClient, center: str = "arish") -> str:
-    return provision_center(_store(client), center, "مركز", now_ms=T0_MS, ttl_hours=72).token
-
-
-@pytest.fixture
-def node(client: TestClient) -> ScriptedNode:
-    scripted = ScriptedNode(client)
-    assert scripted.enroll(_token(client)).status_code == 200
-    return scripted
-
-
 @pytest.fixture
 def agency(client: TestClient) -> dict[str, str]:
     token = new_api_token()
-    _store(client).create_api_token(hash_secret(token), "agency", "passports", T0_MS)
+    hub_store(client).create_api_token(hash_secret(token), "agency", "passports", T0_MS)
     return {"authorization": f"Bearer {token}"}
 
 
@@ -79,7 +63,7 @@ DECLARED = {"content-length": str(MAX_JSON_BYTES + 1), "content-type": "applicat
 
 
 def test_enroll_refuses_a_declared_oversize_body_and_keeps_the_token(client: TestClient) -> None:
-    token = _token(client)
+    token = provision_token(client)
     before = _digest(client)
     _too_large(client.post("/v1/enroll", content=b"{}", headers=DECLARED))
     assert _digest(client) == before

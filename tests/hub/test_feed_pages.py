@@ -36,13 +36,10 @@ from sync_protocol import (
 )
 from sync_protocol.changes import ChangeSet, RevocationChange
 from sync_protocol.envelope import DEFAULT_LIMITS, seal_envelope
+from tests.hub.inprocess import hub_store
 from tests.hub.nodes import T0_MS, FakeClock, ScriptedNode
 
 LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
-
-
-def _store(client: TestClient) -> SqlStore:
-    return client.app.state.store  # type: ignore[attr-defined,no-any-return]
 
 
 def _catalog(version: int, services: int, pad: int) -> bytes:
@@ -153,7 +150,7 @@ def test_large_catalogs_and_many_events_arrive_once_in_byte_bounded_pages(
         clock_ms=clock,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
-        store = _store(client)
+        store = hub_store(client)
         node = ScriptedNode(client)
         token = provision_center(store, "arish", "العريش", now_ms=T0_MS, ttl_hours=1).token
         assert node.enroll(token).status_code == 200
@@ -183,7 +180,7 @@ def test_revocation_lists_beyond_the_payload_bound_page_one_by_one(
     settings = HubSettings(data_dir=hub_dir, db_url=f"sqlite:///{tmp_path / 'big.db'}")
     app = create_app(settings, identity=identity, clock_ms=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
-        store = _store(client)
+        store = hub_store(client)
         node = ScriptedNode(client)
         token = provision_center(store, "arish", "العريش", now_ms=T0_MS, ttl_hours=1).token
         assert node.enroll(token).status_code == 200

@@ -10,19 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from central_hub.enrollment import provision_center
-from central_hub.storage.store import SqlStore
+from tests.hub.inprocess import hub_store
 from tests.hub.nodes import T0_MS, ScriptedNode
 
 NATIONAL_ID = "29001013412375"  # what ScriptedNode.records() puts in every record
 CITIZEN = "محمد أحمد علي"
 
 
-def _store(client: TestClient) -> SqlStore:
-    return client.app.state.store  # type: ignore[attr-defined,no-any-return]
-
-
 def _token(client: TestClient, center: str = "arish") -> str:
-    return provision_center(_store(client), center, "مركز", now_ms=T0_MS, ttl_hours=72).token
+    return provision_center(hub_store(client), center, "مركز", now_ms=T0_MS, ttl_hours=72).token
 
 
 def test_a_fork_is_logged_with_its_node_and_seq(

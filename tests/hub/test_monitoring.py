@@ -6,17 +6,13 @@ from fastapi.testclient import TestClient
 
 from central_hub.enrollment import provision_center
 from central_hub.monitoring import SILENT_AFTER_MS, STALE_BACKLOG_S, fleet_status
-from central_hub.storage.store import SqlStore
+from tests.hub.inprocess import hub_store
 from tests.hub.nodes import T0_MS, ScriptedNode
-
-
-def _store(client: TestClient) -> SqlStore:
-    return client.app.state.store  # type: ignore[attr-defined,no-any-return]
 
 
 def _node(client: TestClient, center: str) -> ScriptedNode:
     node = ScriptedNode(client)
-    token = provision_center(_store(client), center, center, now_ms=T0_MS, ttl_hours=1).token
+    token = provision_center(hub_store(client), center, center, now_ms=T0_MS, ttl_hours=1).token
     assert node.enroll(token).status_code == 200
     return node
 
@@ -41,9 +37,9 @@ def test_each_center_gets_a_health_worst_first(client: TestClient) -> None:
     _heartbeat(_node(client, "arish"), oldest_s=STALE_BACKLOG_S + 1)
     _heartbeat(_node(client, "sharm"), oldest_s=0, chain_state="restored")
     _node(client, "tanta")  # enrolled, never heard from
-    provision_center(_store(client), "giza", "giza", now_ms=T0_MS, ttl_hours=1)
+    provision_center(hub_store(client), "giza", "giza", now_ms=T0_MS, ttl_hours=1)
 
-    rows = fleet_status(_store(client).engine, T0_MS + 1000)
+    rows = fleet_status(hub_store(client).engine, T0_MS + 1000)
     health = {row["center_id"]: row["health"] for row in rows}
     assert health == {
         "sharm": "forked",
@@ -56,5 +52,5 @@ def test_each_center_gets_a_health_worst_first(client: TestClient) -> None:
     aswan = next(row for row in rows if row["center_id"] == "aswan")
     assert (aswan["pending_events"], aswan["unsynced_fee_piasters"]) == (40, 12_500)
 
-    later = fleet_status(_store(client).engine, T0_MS + SILENT_AFTER_MS + 1)
+    later = fleet_status(hub_store(client).engine, T0_MS + SILENT_AFTER_MS + 1)
     assert {r["center_id"]: r["health"] for r in later}["aswan"] == "silent"

@@ -16,13 +16,10 @@ from sqlalchemy.exc import StatementError
 from central_hub.auth import hash_secret, new_api_token
 from central_hub.enrollment import provision_center
 from central_hub.storage.store import SqlStore
+from tests.hub.inprocess import hub_store
 from tests.hub.nodes import T0_MS, FakeClock, ScriptedNode
 
 SECRET_TEXT = "password=hunter2 token=ege_SECRET"
-
-
-def _store(client: TestClient) -> SqlStore:
-    return client.app.state.store  # type: ignore[attr-defined,no-any-return]
 
 
 def _problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]
@@ -36,19 +33,9 @@ def _problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyp
 
 
 @pytest.fixture
-def node(client: TestClient) -> ScriptedNode:
-    scripted = ScriptedNode(client)
-    token = provision_center(
-        _store(client), "arish", "مركز خدمات مصر بالعريش", now_ms=T0_MS, ttl_hours=72
-    ).token
-    assert scripted.enroll(token).status_code == 200
-    return scripted
-
-
-@pytest.fixture
 def agency_token(client: TestClient) -> str:
     token = new_api_token()
-    _store(client).create_api_token(hash_secret(token), "agency", "passports", T0_MS)
+    hub_store(client).create_api_token(hash_secret(token), "agency", "passports", T0_MS)
     return token
 
 
@@ -81,7 +68,7 @@ def test_a_crash_in_a_sync_route_is_a_500_problem_that_leaks_nothing(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(_store(client), "get_node", _boom)
+    monkeypatch.setattr(hub_store(client), "get_node", _boom)
     response = node.signed("GET", "/v1/chain-head", time_ms=T0_MS)
     body = _problem(response, 500, "internal_error")
     assert "hunter2" not in response.text and "RuntimeError" not in response.text
@@ -94,8 +81,8 @@ def test_a_crash_in_a_sync_route_is_a_500_problem_that_leaks_nothing(
 def test_a_crash_in_an_async_route_is_a_500_problem_too(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_store(client), "latest_catalog", _boom)
-    token = provision_center(_store(client), "aswan", "أسوان", now_ms=T0_MS, ttl_hours=1).token
+    monkeypatch.setattr(hub_store(client), "latest_catalog", _boom)
+    token = provision_center(hub_store(client), "aswan", "أسوان", now_ms=T0_MS, ttl_hours=1).token
     response = ScriptedNode(client).enroll(token)
     _problem(response, 500, "internal_error")
     assert "hunter2" not in response.text

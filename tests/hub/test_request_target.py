@@ -7,28 +7,12 @@ from __future__ import annotations
 import secrets
 
 import httpx
-import pytest
-from fastapi.testclient import TestClient
 from starlette.requests import Request
 
 from central_hub.api.app import _target
-from central_hub.enrollment import provision_center
-from central_hub.storage.store import SqlStore
 from sync_protocol import open_changes, parse_envelope
 from sync_protocol.request_auth import sign_request
 from tests.hub.nodes import T0_MS, ScriptedNode
-
-
-def _store(client: TestClient) -> SqlStore:
-    return client.app.state.store  # type: ignore[attr-defined,no-any-return]
-
-
-@pytest.fixture
-def node(client: TestClient) -> ScriptedNode:
-    scripted = ScriptedNode(client)
-    token = provision_center(_store(client), "arish", "العريش", now_ms=T0_MS, ttl_hours=1).token
-    assert scripted.enroll(token).status_code == 200
-    return scripted
 
 
 def _send(node: ScriptedNode, *, signed: str, sent: str) -> httpx.Response:

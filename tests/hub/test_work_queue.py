@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 
 from central_hub.auth import hash_secret, new_api_token
-from central_hub.enrollment import provision_center
-from central_hub.storage.store import SqlStore
+from tests.hub.inprocess import hub_store
 from tests.hub.nodes import T0_MS, ScriptedNode
-
-
-def _store(client: TestClient) -> SqlStore:
-    return client.app.state.store  # type: ignore[attr-defined,no-any-return]
-
-
-@pytest.fixture
-def node(client: TestClient) -> ScriptedNode:
-    scripted = ScriptedNode(client)
-    token = provision_center(_store(client), "arish", "العريش", now_ms=T0_MS, ttl_hours=1).token
-    assert scripted.enroll(token).status_code == 200
-    return scripted
 
 
 def _token(client: TestClient, role: str) -> dict[str, str]:
     token = new_api_token()
-    _store(client).create_api_token(hash_secret(token), role, role, T0_MS)
+    hub_store(client).create_api_token(hash_secret(token), role, role, T0_MS)
     return {"authorization": f"Bearer {token}"}
 
 
