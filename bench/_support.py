@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import cryptography
-import httpx
 from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
 
 from central_hub.enrollment import provision_center
 from central_hub.storage import migrate
 from central_hub.storage.engine import create_hub_engine
 from central_hub.storage.store import SqlStore
-from demo.cluster import free_port, hub_cli, wait_until
+from demo.cluster import child_hub_ready, free_port, hub_cli, wait_until
 from edge_node.events import insert_event
 from edge_node.node import EdgeNode, enroll_node
 from edge_node.projection import apply_to_projection
@@ -205,12 +204,7 @@ class HubUnderTest:
 
     def _ready(self) -> bool:
         assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"hub exited: {self.log_path.read_text(errors='replace')[-2000:]}")
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return child_hub_ready(self.process, self.url, self.log_path)
 
     def peak_rss_mb(self) -> float:
         return process_group_peak_rss_mb(self.process.pid) if self.process else 0.0

@@ -18,6 +18,7 @@ import httpx
 
 __all__ = [
     "ManagedProcess",
+    "child_hub_ready",
     "edge_cli",
     "free_port",
     "hub_cli",
@@ -106,6 +107,14 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
         return self.process.wait(timeout=timeout_s)
+
+
+def child_hub_ready(process: subprocess.Popen[bytes], url: str, log_path: Path) -> bool:
+    """:func:`hub_ready` for a hub we started: if it has exited, fail at once with the end
+    of its log instead of waiting out the timeout."""
+    if process.poll() is not None:
+        raise RuntimeError(f"hub exited early: {log_path.read_text(errors='replace')[-4000:]}")
+    return hub_ready(url)
 
 
 def hub_ready(url: str) -> bool:

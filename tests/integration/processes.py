@@ -5,32 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
+from demo.cluster import child_hub_ready, free_port
+from demo.cluster import wait_until as wait_for
 
 __all__ = ["HubProcess", "free_port", "run_cli", "wait_for"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(predicate, *, timeout_s: float, what: str, interval_s: float = 0.05) -> None:  # type: ignore[no-untyped-def]
-    """Poll ``predicate`` until it is truthy or the deadline passes (no blind sleeps)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def run_cli(program: str, *args: str, env: dict[str, str] | None = None) -> str:
@@ -103,12 +86,7 @@ class HubProcess:
 
     def _ready(self) -> bool:
         assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"hub exited early: {self.log.read_text(errors='replace')}")
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
+        return child_hub_ready(self.process, self.url, self.log)
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no shutdown handlers, no flushing."""
