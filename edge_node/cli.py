@@ -321,8 +321,7 @@ def sync(
     try:
         report = sync_round(node.store, node.identity, transport, node.pii, data_dir=str(data_dir))
     except EdgeError as error:
-        failure = error
-        _remember(node, error)
+        failure = error  # sync_round has recorded it as the node's last error
     finally:
         transport.close()
     pending = node.store.connection.execute(
@@ -343,13 +342,6 @@ def sync(
         )
     if pending:
         raise typer.Exit(EXIT_NOT_DELIVERED)
-
-
-def _remember(node: Any, error: EdgeError) -> None:
-    from edge_node.store import Store
-
-    with node.store.write() as connection:
-        Store.set_state(connection, "last_error", str(error)[:500])
 
 
 @app.command()

@@ -19,11 +19,10 @@ from pathlib import Path
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from edge_node.backoff import Backoff, BackoffPolicy
-from edge_node.errors import EdgeError, Retryable
+from edge_node.errors import Retryable
 from edge_node.node import EdgeNode
 from edge_node.sealer import SealerConfig, halt_reason, seal_pending
-from edge_node.store import Store
-from edge_node.sync import sync_round
+from edge_node.sync import describe_error, sync_round
 
 __all__ = ["SyncLoop", "run_forever"]
 
@@ -96,25 +95,12 @@ class SyncLoop:
                 delay = self.backoff.record_failure(
                     error.retry_after_seconds if isinstance(error, Retryable) else None
                 )
-                _remember_error(node.store, error)
-                log.warning("sync failed (%s); next try in %.1fs", _describe(error), delay)
+                log.warning("sync failed (%s); next try in %.1fs", describe_error(error), delay)
             else:
                 self.backoff.record_success()
             finally:
                 transport.close()
                 node.close()
-
-
-def _describe(error: BaseException) -> str:
-    return str(error) if isinstance(error, EdgeError) else type(error).__name__
-
-
-def _remember_error(store: Store, error: BaseException) -> None:
-    try:
-        with store.write() as connection:
-            Store.set_state(connection, "last_error", _describe(error)[:500])
-    except Exception:
-        log.exception("could not record the last error")
 
 
 def run_forever(

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
-from edge_node.errors import HubRejected, SyncHalted
+from edge_node.errors import EdgeError, HubRejected, SyncHalted
 from edge_node.faults import crash_point
 from edge_node.identity import NodeIdentity
 from edge_node.inbox import apply_change_set, current_cursor
@@ -228,17 +228,35 @@ def sync_round(
             # Sealing interleaves with pushing: batch n+1 is sealed while n is in flight.
             _push(store, identity, transport, report, seal_next if seal else None)
         _pull(store, identity, transport, pii, report)
+        if store.get_state(HALT_KEY):
+            raise SyncHalted(
+                f"sealing is halted: {store.get_state(HALT_KEY)}",
+                hint="records stay safe locally; central IT must resolve the chain",
+            )
+    except Exception as error:
+        _remember_error(store, error)
+        raise
     finally:
         _record_outcome(store, transport, data_dir)
-    if store.get_state(HALT_KEY):
-        raise SyncHalted(
-            f"sealing is halted: {store.get_state(HALT_KEY)}",
-            hint="records stay safe locally; central IT must resolve the chain",
-        )
     with store.write() as connection:
         Store.set_state(connection, "last_sync_ok_ms", str(transport_now(transport)))
         Store.clear_state(connection, "last_error")
     return report
+
+
+def describe_error(error: BaseException) -> str:
+    """What an operator sees of a failed round (our errors say what happened; anything
+    else only its type, so no unexpected text reaches the state table or logs)."""
+    return str(error) if isinstance(error, EdgeError) else type(error).__name__
+
+
+def _remember_error(store: Store, error: BaseException) -> None:
+    """Keep the round's error for ``edge-node status`` and the next heartbeat reader."""
+    try:
+        with store.write() as connection:
+            Store.set_state(connection, "last_error", describe_error(error)[:500])
+    except Exception:
+        log.exception("could not record the last error")
 
 
 def _record_outcome(store: Store, transport: Transport, data_dir: str) -> None:
