@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from central_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, Unauthenticated
 from central_hub.keystore import HubIdentity
 from central_hub.storage.store import ChainMoved, Store
 from sync_protocol import (
+    PIPELINE_DEPTH,
     ChainHead,
     ChainVerdict,
     EnvelopeError,
@@ -45,6 +48,10 @@ log = logging.getLogger(__name__)
 # inside the ingest transaction (before commit) so a test can SIGKILL it there.
 PAUSE_ENV = "EGSYNC_HUB_TEST_PAUSE_BEFORE_COMMIT"
 
+# A held batch (its predecessor still in flight) looks at the chain again when this
+# worker stores a batch, or after this long (the predecessor may reach another worker).
+HOLD_POLL_SECONDS = 0.01
+
 
 def _pause_before_commit() -> None:
     marker = os.environ.get(PAUSE_ENV)
@@ -63,7 +70,12 @@ class Ingestor:
         *,
         clock_ms: Callable[[], int],
         limits: Limits,
+        hold_seconds: float = 3.0,
     ) -> None:
+        """``hold_seconds``: how long a batch may wait for a predecessor in flight."""
+        self._hold_seconds = hold_seconds
+        self._stored = threading.Condition()  # notified whenever this worker stores a batch
+        self._stored_count = 0
         self._store = store
         self._identity = identity
         self._clock_ms = clock_ms
@@ -86,11 +98,7 @@ class Ingestor:
             # The id in the message itself: the hub installs no formatter that shows extras.
             log.warning("batch signature failed: node %s seq %d", header.node_id, header.seq)
             raise Unauthenticated("invalid_signature", "batch signature did not verify") from None
-        for _attempt in range(3):
-            receipt = self._ingest_verified(envelope, node.center_id, node_key, node.status)
-            if receipt is not None:
-                return receipt
-        raise Conflict("chain_busy", "the node's chain kept moving; retry")
+        return self._ingest_verified(envelope, node.center_id, node_key, node.status)
 
     def _parse(self, body: bytes) -> SealedEnvelope:
         try:
@@ -105,49 +113,89 @@ class Ingestor:
 
     def _ingest_verified(
         self, envelope: SealedEnvelope, center_id: str, node_key: VerifyKey, status: str
-    ) -> bytes | None:
+    ) -> bytes:
+        """Classify against the chain, then store; classify again whenever the chain
+        moved under us (a concurrent copy was stored, or the held predecessor arrived)."""
         header = envelope.header
-        snapshot = self._store.chain_snapshot(header.node_id, header.seq)
-        verdict = classify_batch(
-            ChainHead(snapshot.head_seq, snapshot.head_hash),
-            seq=header.seq,
-            prev_hash=header.prev_hash,
-            batch_hash=envelope.batch_hash,
-            accepted_hash_at_seq=snapshot.hash_at_seq,
-        )
-        if verdict.verdict is ChainVerdict.DUPLICATE:
-            assert snapshot.receipt_at_seq is not None
-            return snapshot.receipt_at_seq
-        if verdict.verdict is ChainVerdict.FORK:
-            self._store.quarantine_batch(
-                node_id=header.node_id,
+        opened: tuple[list[Record], list[str]] | None = None
+        hold_until = time.monotonic() + self._hold_seconds
+        moved = 0
+        while True:
+            stored_before = self._stored_count
+            snapshot = self._store.chain_snapshot(header.node_id, header.seq)
+            verdict = classify_batch(
+                ChainHead(snapshot.head_seq, snapshot.head_hash),
                 seq=header.seq,
+                prev_hash=header.prev_hash,
                 batch_hash=envelope.batch_hash,
-                envelope=envelope.raw,
-                reason="fork",
-                now_ms=self._clock_ms(),
+                accepted_hash_at_seq=snapshot.hash_at_seq,
             )
-            log.error("fork quarantined: node %s seq %d", header.node_id, header.seq)
-            raise Conflict(
-                "chain_fork",
-                f"batch {header.seq} contradicts this node's accepted history",
-                hint="the node was restored from a backup or cloned; central IT must act",
-                expected_seq=verdict.expected_seq,
-            )
-        if status == "forked":
-            raise Conflict(
-                "node_forked",
-                "this node's chain is forked and quarantined",
-                hint="central IT must resolve the fork before this node can sync",
-            )
-        if verdict.verdict is ChainVerdict.GAP:
-            raise Conflict(
-                "chain_gap",
-                f"expected batch {verdict.expected_seq}, got {header.seq}",
-                hint="resend from the expected seq",
-                expected_seq=verdict.expected_seq,
-            )
-        records, bodies = self._open(envelope, center_id, node_key)
+            if verdict.verdict is ChainVerdict.DUPLICATE:
+                assert snapshot.receipt_at_seq is not None
+                return snapshot.receipt_at_seq
+            if verdict.verdict is ChainVerdict.FORK:
+                self._quarantine(envelope, verdict.expected_seq)
+            if status == "forked":
+                raise Conflict(
+                    "node_forked",
+                    "this node's chain is forked and quarantined",
+                    hint="central IT must resolve the fork before this node can sync",
+                )
+            if verdict.verdict is ChainVerdict.GAP:
+                if not self._may_hold(header.seq, verdict.expected_seq, hold_until):
+                    raise Conflict(
+                        "chain_gap",
+                        f"expected batch {verdict.expected_seq}, got {header.seq}",
+                        hint="resend from the expected seq",
+                        expected_seq=verdict.expected_seq,
+                    )
+                if opened is None:  # the work worth overlapping with the predecessor's commit
+                    opened = self._open(envelope, center_id, node_key)
+                else:
+                    self._wait_for_a_store(stored_before)
+                continue
+            if opened is None:
+                opened = self._open(envelope, center_id, node_key)
+            receipt = self._commit(envelope, *opened)
+            if receipt is not None:
+                return receipt
+            moved += 1
+            if moved >= 3:
+                raise Conflict("chain_busy", "the node's chain kept moving; retry")
+
+    def _may_hold(self, seq: int, expected_seq: int, hold_until: float) -> bool:
+        """Hold a batch whose predecessors are in flight (the node pipelines its sends,
+        ``PIPELINE_DEPTH``), for a bounded time; anything else is a gap at once."""
+        return seq - expected_seq < PIPELINE_DEPTH and time.monotonic() < hold_until
+
+    def _wait_for_a_store(self, stored_before: int) -> None:
+        """Until this worker stores another batch, or ``HOLD_POLL_SECONDS`` pass."""
+        with self._stored:
+            self._stored.wait_for(lambda: self._stored_count != stored_before, HOLD_POLL_SECONDS)
+
+    def _quarantine(self, envelope: SealedEnvelope, expected_seq: int) -> NoReturn:
+        header = envelope.header
+        self._store.quarantine_batch(
+            node_id=header.node_id,
+            seq=header.seq,
+            batch_hash=envelope.batch_hash,
+            envelope=envelope.raw,
+            reason="fork",
+            now_ms=self._clock_ms(),
+        )
+        log.error("fork quarantined: node %s seq %d", header.node_id, header.seq)
+        raise Conflict(
+            "chain_fork",
+            f"batch {header.seq} contradicts this node's accepted history",
+            hint="the node was restored from a backup or cloned; central IT must act",
+            expected_seq=expected_seq,
+        )
+
+    def _commit(
+        self, envelope: SealedEnvelope, records: list[Record], bodies: list[str]
+    ) -> bytes | None:
+        """Store the batch; ``None`` if the chain moved first (classify again)."""
+        header = envelope.header
         try:
             outcome = self._store.commit_batch(
                 node_id=header.node_id,
@@ -161,7 +209,10 @@ class Ingestor:
                 before_commit=_pause_before_commit,
             )
         except ChainMoved:
-            return None  # a concurrent request stored it (or moved on): classify again
+            return None
+        with self._stored:
+            self._stored_count += 1
+            self._stored.notify_all()
         return outcome.receipt
 
     def _open(

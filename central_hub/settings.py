@@ -20,6 +20,8 @@ class HubSettings:
     max_records_per_batch: int = 10_000
     ingest_concurrency: int = 8
     ingest_wait_ms: int = 1000  # longest wait for an ingest slot before 503
+    # Longest a batch waits for its predecessor, sent just before it, to be stored.
+    ingest_hold_ms: int = 3000
     enrollment_token_ttl_hours: int = 72
     request_window_ms: int = 5 * 60 * 1000
     changes_page_size: int = 200  # changes per page of the feed, at most

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
@@ -22,7 +23,7 @@ from edge_node.pii import PiiCipher
 from edge_node.sealer import HALT_KEY, SealerConfig, seal_pending
 from edge_node.store import Store
 from edge_node.transport import Transport, wall_clock_ms
-from sync_protocol import open_changes, parse_envelope
+from sync_protocol import PIPELINE_DEPTH, open_changes, parse_envelope
 from sync_protocol.receipt import verify_receipt
 
 __all__ = ["SyncReport", "check_chain", "sync_round"]
@@ -86,56 +87,94 @@ def _push(
     report: SyncReport,
     seal_next: Callable[[], bool] | None = None,
 ) -> None:
-    """Send the unacknowledged batches in seq order, one request at a time (the hub takes
-    a node's chain in order). With ``seal_next`` (seal one more batch; False when nothing
-    is pending), the next batch is sealed while the hub ingests the one in flight, so a
-    long backlog drains in about max(seal, ingest) rather than their sum."""
+    """Send the unacknowledged batches in seq order, up to ``PIPELINE_DEPTH`` requests at
+    once: the hub opens batch n+1 while n commits and holds it until n is stored. With
+    ``seal_next`` (seal one more batch; False when nothing is pending), the next batch is
+    sealed while requests are in flight, so a long backlog drains at the hub's pace rather
+    than at the sum of sealing, ingest and the round trips."""
+    window: deque[_InFlight] = deque()
     next_seq = _first_unacked(store, after=0)
-    if next_seq is None and seal_next is not None and seal_next():
-        next_seq = _first_unacked(store, after=0)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="egsync-push") as sender:
-        while next_seq is not None:
-            row = store.connection.execute(
-                "SELECT envelope, batch_hash FROM batches WHERE seq = ?", (next_seq,)
-            ).fetchone()
-            if row is None:
-                return
-            envelope, batch_hash = bytes(row[0]), bytes(row[1])
-            in_flight = sender.submit(transport.push_batch, envelope)
-            if seal_next is not None:
-                seal_next()  # overlaps the request; the store is used by this thread only
-            try:
-                receipt_bytes = in_flight.result()
-            except HubRejected as error:
-                if error.code == "chain_gap" and isinstance(error.extra.get("expected_seq"), int):
-                    expected = int(error.extra["expected_seq"])  # type: ignore[call-overload]
-                    if expected < next_seq:
-                        next_seq = expected  # the hub lost batches we thought acked: resend
-                        continue
-                if error.code in ("chain_fork", "node_forked"):
-                    _halt(store, f"the hub refused batch {next_seq} as a fork ({error.code})")
-                    raise SyncHalted(str(error), hint="central IT must resolve the fork") from None
-                raise
-            crash_point("push-before-ack")
-            receipt = verify_receipt(
-                receipt_bytes,
-                identity.hub_verify_key,
-                node_id=identity.node_id,
-                seq=next_seq,
-                batch_hash=batch_hash,
-            )
-            with store.write() as connection:
-                connection.execute(
-                    "UPDATE batches SET acked_at_ms = coalesce(acked_at_ms, ?), receipt = ? "
-                    "WHERE seq = ?",
-                    (receipt.received_at_ms, receipt_bytes, next_seq),
-                )
-            report.acknowledged.append(next_seq)
-            report.records_accepted += receipt.records_accepted
-            report.records_known += receipt.records_known
-            next_seq = _first_unacked(store, after=next_seq)
-            if next_seq is None and seal_next is not None and seal_next():
-                next_seq = _first_unacked(store, after=report.acknowledged[-1])
+    with ThreadPoolExecutor(max_workers=PIPELINE_DEPTH, thread_name_prefix="egsync-push") as sender:
+        try:
+            while True:
+                while next_seq is not None and len(window) < PIPELINE_DEPTH:
+                    window.append(_send(store, transport, sender, next_seq))
+                    next_seq = _first_unacked(store, after=next_seq)
+                if next_seq is None and seal_next is not None and seal_next():
+                    # Sealed while the window's requests are in flight (this thread
+                    # alone uses the store); sent as soon as the window has room.
+                    next_seq = _first_unacked(store, after=window[-1].seq if window else 0)
+                    continue
+                if not window:
+                    return
+                oldest = window.popleft()
+                try:
+                    _acknowledge(store, identity, report, oldest)
+                except HubRejected as error:
+                    _settle(store, identity, report, window)
+                    next_seq = _resume_after_rejection(store, error, oldest.seq)
+        finally:
+            _settle(store, identity, report, window)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    seq: int
+    batch_hash: bytes
+    answer: Future[bytes]
+
+
+def _send(store: Store, transport: Transport, sender: ThreadPoolExecutor, seq: int) -> _InFlight:
+    envelope, batch_hash = store.connection.execute(
+        "SELECT envelope, batch_hash FROM batches WHERE seq = ?", (seq,)
+    ).fetchone()
+    return _InFlight(seq, bytes(batch_hash), sender.submit(transport.push_batch, bytes(envelope)))
+
+
+def _acknowledge(store: Store, identity: NodeIdentity, report: SyncReport, sent: _InFlight) -> None:
+    """Wait for ``sent``'s answer; keep its verified receipt as the batch's ack."""
+    receipt_bytes = sent.answer.result()
+    crash_point("push-before-ack")
+    receipt = verify_receipt(
+        receipt_bytes,
+        identity.hub_verify_key,
+        node_id=identity.node_id,
+        seq=sent.seq,
+        batch_hash=sent.batch_hash,
+    )
+    with store.write() as connection:
+        connection.execute(
+            "UPDATE batches SET acked_at_ms = coalesce(acked_at_ms, ?), receipt = ? WHERE seq = ?",
+            (receipt.received_at_ms, receipt_bytes, sent.seq),
+        )
+    report.acknowledged.append(sent.seq)
+    report.records_accepted += receipt.records_accepted
+    report.records_known += receipt.records_known
+
+
+def _settle(
+    store: Store, identity: NodeIdentity, report: SyncReport, window: deque[_InFlight]
+) -> None:
+    """After a failure: wait for the requests still in flight and keep the acks among
+    them (a receipt is valid on its own); their errors add nothing to the first one."""
+    while window:
+        try:
+            _acknowledge(store, identity, report, window.popleft())
+        except Exception as error:  # reported by the caller's failure already
+            log.debug("pipelined batch not acknowledged: %s", describe_error(error))
+
+
+def _resume_after_rejection(store: Store, error: HubRejected, seq: int) -> int:
+    """Where to resume after the hub refused batch ``seq``, or raise."""
+    expected = error.extra.get("expected_seq")
+    if error.code == "chain_gap" and isinstance(expected, int) and expected < seq:
+        # The hub lost batches we thought acked (resend them), or held this one longer
+        # than its predecessor took to arrive (that one answers as a duplicate).
+        return expected
+    if error.code in ("chain_fork", "node_forked"):
+        _halt(store, f"the hub refused batch {seq} as a fork ({error.code})")
+        raise SyncHalted(str(error), hint="central IT must resolve the fork") from None
+    raise error
 
 
 def _pull(

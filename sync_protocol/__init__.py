@@ -14,7 +14,13 @@ from sync_protocol.catalog import (
     encode_catalog,
     parse_catalog,
 )
-from sync_protocol.chain import ChainHead, ChainVerdict, Classification, classify_batch
+from sync_protocol.chain import (
+    PIPELINE_DEPTH,
+    ChainHead,
+    ChainVerdict,
+    Classification,
+    classify_batch,
+)
 from sync_protocol.changes import (
     CatalogChange,
     Change,
@@ -88,6 +94,7 @@ __all__ = [
     "CATEGORIES",
     "GENESIS_HASH",
     "GOVERNORATES",
+    "PIPELINE_DEPTH",
     "PROTOCOL_VERSION",
     "STATUSES",
     "Catalog",

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 from sync_protocol.envelope import GENESIS_HASH
 
-__all__ = ["ChainHead", "ChainVerdict", "Classification", "classify_batch"]
+__all__ = ["PIPELINE_DEPTH", "ChainHead", "ChainVerdict", "Classification", "classify_batch"]
+
+# Batches of one node that may be in flight at once. The node sends batch n+1 before the
+# receipt for n arrives; the hub holds a batch whose predecessor is still being stored
+# (for at most a few seconds) instead of answering ``chain_gap``, so it opens and
+# validates n+1 while n commits. A batch further ahead than this is a gap at once.
+PIPELINE_DEPTH = 2
 
 
 class ChainVerdict(enum.Enum):

@@ -153,7 +153,13 @@ def create_app(
         max_envelope_bytes=settings.max_body_bytes,
         max_records=settings.max_records_per_batch,
     )
-    ingestor = Ingestor(store, identity, clock_ms=clock_ms, limits=limits)
+    ingestor = Ingestor(
+        store,
+        identity,
+        clock_ms=clock_ms,
+        limits=limits,
+        hold_seconds=settings.ingest_hold_ms / 1000,
+    )
     hub_clock = HybridClock(identity.node_id, clock_ms)
     gate = IngestGate(
         settings.ingest_concurrency,

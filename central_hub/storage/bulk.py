@@ -24,7 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["RowsInsert"]
+# Retrying these is safe: the transaction was rolled back whole (unique violation: a
+# concurrent transaction stored one of the rows first; deadlock; serialization failure).
+RETRYABLE_SQLSTATES = frozenset({"23505", "40P01", "40001"})
+
+__all__ = ["CopyFailed", "NewRowsCopy", "RowsInsert"]
 
 
 class RowsInsert:
@@ -79,3 +83,58 @@ def _recordset_insert(table: Table) -> Any:
         .render_derived(with_types=True)
     )
     return postgresql.insert(table).from_select(table.c.keys(), select(*rows.c))
+
+
+class CopyFailed(Exception):
+    """A COPY failed. ``retryable``: rolled back whole, and worth classifying again. The
+    message never carries the server's text, which may quote a row (a citizen's data)."""
+
+    def __init__(self, sqlstate: str | None) -> None:
+        super().__init__(f"COPY failed (SQLSTATE {sqlstate})")
+        self.retryable = sqlstate in RETRYABLE_SQLSTATES
+        self.unique_violation = sqlstate == "23505"
+
+
+class NewRowsCopy:
+    """PostgreSQL: insert the rows of ``table`` whose ``key`` is not stored yet, by one
+    lookup of the keys and one ``COPY`` of the rest; return the keys it stored.
+
+    COPY is the server's fastest way in (a third of the time of the same rows through
+    ``json_to_recordset`` with ``ON CONFLICT``, see docs/performance.md), and psycopg
+    writes its rows in C. COPY has no ``ON CONFLICT``: a row stored by a concurrent
+    transaction between the lookup and the COPY makes it fail with a unique violation,
+    which rolls the transaction back; :class:`CopyFailed` then says retry, and the retry's
+    lookup finds it stored.
+    """
+
+    def __init__(self, table: Table, key: str) -> None:
+        from psycopg import sql  # PostgreSQL only: a SQLite hub never loads the driver
+
+        self._columns = tuple(c.name for c in table.c)
+        self._key = key
+        name, key_name = sql.Identifier(table.name), sql.Identifier(key)
+        self._lookup = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s)").format(
+            key_name, name, key_name
+        )
+        self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            name, sql.SQL(", ").join(map(sql.Identifier, self._columns))
+        )
+
+    def execute(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+        import psycopg
+
+        key, columns = self._key, self._columns
+        # The connection is the SQLAlchemy one, already inside the caller's transaction.
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self._lookup, ([row[key] for row in rows],))
+            stored = {found for (found,) in cursor.fetchall()}
+            fresh = [row for row in rows if row[key] not in stored]
+            with cursor.copy(self._copy) as copy:
+                for row in fresh:
+                    copy.write_row([row[column] for column in columns])
+        except psycopg.Error as error:
+            raise CopyFailed(error.sqlstate) from None
+        finally:
+            cursor.close()
+        return {row[key] for row in fresh}

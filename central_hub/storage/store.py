@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from central_hub.storage import schema as t
-from central_hub.storage.bulk import RowsInsert
+from central_hub.storage.bulk import CopyFailed, NewRowsCopy, RowsInsert
 from central_hub.storage.interface import (
     BatchOutcome,
     ChainMoved,
@@ -64,6 +64,8 @@ assert set(STATUSES) <= set(STATUS_PRECEDENCE)
 # PostgreSQL deadlock_detected and serialization_failure: the transaction was rolled
 # back whole and may simply be tried again.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+# Times a batch is stored again after a concurrent one stored some of the same events.
+_EVENT_RACE_RETRIES = 4
 
 
 def _no_op() -> None:
@@ -78,11 +80,12 @@ class SqlStore:
         self._dialect = engine.dialect.name
         postgres = self._dialect == "postgresql"
 
-        def events_finish(statement: Any) -> Any:
-            statement = statement.on_conflict_do_nothing(index_elements=["event_id"])
-            return statement.returning(t.events.c.event_id) if postgres else statement
-
-        self._events_insert = RowsInsert(t.events, engine.dialect, events_finish)
+        self._new_events = NewRowsCopy(t.events, "event_id") if postgres else None
+        self._events_insert = RowsInsert(  # SQLite's way
+            t.events,
+            engine.dialect,
+            lambda statement: statement.on_conflict_do_nothing(index_elements=["event_id"]),
+        )
         self._projection_upsert = RowsInsert(
             t.transactions,
             engine.dialect,
@@ -97,6 +100,17 @@ class SqlStore:
             .returning(t.nodes.c.node_id)
         )
         self._insert_batch = insert(t.batches)
+        batch = t.batches.c
+        self._chain_snapshot = (
+            select(t.nodes.c.head_seq, t.nodes.c.head_hash, batch.batch_hash, batch.receipt)
+            .select_from(
+                t.nodes.outerjoin(
+                    t.batches,
+                    (batch.node_id == t.nodes.c.node_id) & (batch.seq == bindparam("seq")),
+                )
+            )
+            .where(t.nodes.c.node_id == bindparam("node"))
+        )
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
@@ -171,8 +185,13 @@ class SqlStore:
             ).scalar_one()
         return TokenRedemption("redeemed", center_id=center_id, center_name=name)
 
+    def _read(self) -> Connection:
+        """A connection for one read statement, outside any transaction: no BEGIN and no
+        ROLLBACK round trips on PostgreSQL, no write lock taken on SQLite."""
+        return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
     def get_node(self, node_id: uuid.UUID) -> NodeRow | None:
-        with self.engine.connect() as connection:
+        with self._read() as connection:
             row = connection.execute(
                 select(t.nodes).where(t.nodes.c.node_id == str(node_id))
             ).first()
@@ -221,22 +240,14 @@ class SqlStore:
     # --- ingest ---------------------------------------------------------------------------
 
     def chain_snapshot(self, node_id: uuid.UUID, seq: int) -> ChainSnapshot:
-        with self.engine.connect() as connection:
-            head = connection.execute(
-                select(t.nodes.c.head_seq, t.nodes.c.head_hash).where(
-                    t.nodes.c.node_id == str(node_id)
-                )
-            ).one()
-            stored = connection.execute(
-                select(t.batches.c.batch_hash, t.batches.c.receipt).where(
-                    t.batches.c.node_id == str(node_id), t.batches.c.seq == seq
-                )
-            ).first()
+        # One statement: a held batch (see ``Ingestor``) asks this again and again.
+        with self._read() as connection:
+            row = connection.execute(self._chain_snapshot, {"node": str(node_id), "seq": seq}).one()
         return ChainSnapshot(
-            head_seq=head.head_seq,
-            head_hash=bytes(head.head_hash),
-            hash_at_seq=bytes(stored.batch_hash) if stored else None,
-            receipt_at_seq=bytes(stored.receipt) if stored else None,
+            head_seq=row.head_seq,
+            head_hash=bytes(row.head_hash),
+            hash_at_seq=None if row.batch_hash is None else bytes(row.batch_hash),
+            receipt_at_seq=None if row.receipt is None else bytes(row.receipt),
         )
 
     def commit_batch(
@@ -269,16 +280,25 @@ class SqlStore:
                 event_row(r, now_ms, batch_node_id=node, batch_seq=seq, body=body)
                 for r, body in zip(records, bodies, strict=True)
             ]
-        try:
-            return self._commit_batch(
-                node, seq, batch_hash, envelope_bytes, records, rows, now_ms, make_receipt,
-                before_commit,
-            )  # fmt: skip
-        except OperationalError as error:
-            if getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
-                raise
-            # Rolled back whole; the caller re-classifies (a concurrent copy may have won).
-            raise ChainMoved(f"node {node} batch {seq}: {type(error.orig).__name__}") from None
+        for attempt in range(_EVENT_RACE_RETRIES + 1):
+            try:
+                return self._commit_batch(
+                    node, seq, batch_hash, envelope_bytes, records, rows, now_ms, make_receipt,
+                    before_commit,
+                )  # fmt: skip
+            except OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                    raise
+                # Rolled back whole; the caller re-classifies (a concurrent copy may have won).
+                raise ChainMoved(f"node {node} batch {seq}: {type(error.orig).__name__}") from None
+            except CopyFailed as error:
+                if not error.retryable:
+                    raise
+                if not error.unique_violation or attempt == _EVENT_RACE_RETRIES:
+                    raise ChainMoved(f"node {node} batch {seq}: {error}") from None
+                # A concurrent transaction stored one of these events first (they came
+                # through another node too): rolled back whole; the next lookup sees it.
+        raise AssertionError("unreachable")
 
     def _commit_batch(
         self,
@@ -325,23 +345,23 @@ class SqlStore:
     def _insert_events(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Insert the events not stored yet; return the ids of those this call stored.
 
-        ``ON CONFLICT DO NOTHING`` decides per row, so an event stored by a concurrent
-        transaction counts as known, never twice. PostgreSQL reports the stored ids with
-        ``RETURNING`` in the same statement. SQLite runs the rows as one executemany,
-        which cannot return rows: if it wrote every row, every id is new (the usual
-        case); otherwise the new ones are those now carrying this batch's node and seq.
-        That is exact: SQLite has one writer at a time (``BEGIN IMMEDIATE``), and no
-        other transaction can store events under this (node, seq), whose ``batches`` row
-        (primary key) this transaction writes and whose head it has just advanced.
+        PostgreSQL: looks the ids up and COPYs the rest (:class:`NewRowsCopy`); an event
+        a concurrent transaction stores in between fails the COPY, and the batch is
+        classified again (:class:`ChainMoved`), so it counts as known, never twice.
+        SQLite: ``ON CONFLICT DO NOTHING`` as one executemany, which cannot return rows:
+        if it wrote every row, every id is new (the usual case); otherwise the new ones
+        are those now carrying this batch's node and seq. That is exact: SQLite has one
+        writer at a time (``BEGIN IMMEDIATE``), and no other transaction can store
+        events under this (node, seq), whose ``batches`` row (primary key) this
+        transaction writes and whose head it has just advanced.
         """
         if not rows:
             return set()
         # One lock order for every writer: two batches sharing events cannot deadlock.
-        result = self._events_insert.execute(
-            connection, sorted(rows, key=lambda row: row["event_id"])
-        )
-        if self._dialect == "postgresql":
-            return set(result.scalars().all())
+        ordered = sorted(rows, key=lambda row: row["event_id"])
+        if self._new_events is not None:
+            return self._new_events.execute(connection, ordered)
+        result = self._events_insert.execute(connection, ordered)
         if result.rowcount == len(rows):
             return {row["event_id"] for row in rows}
         ids = json.dumps([row["event_id"] for row in rows])

@@ -47,6 +47,9 @@ def identity(hub_dir: Path) -> HubIdentity:
     return create_identity(hub_dir)
 
 
+HOLD_MS = 400
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -54,7 +57,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(hub_dir: Path, db_url: str) -> HubSettings:
-    return HubSettings(data_dir=hub_dir, db_url=db_url)
+    # A short hold: tests that leave a batch waiting for a predecessor that never comes
+    # need not wait the production default.
+    return HubSettings(data_dir=hub_dir, db_url=db_url, ingest_hold_ms=HOLD_MS)
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import base64
 import hashlib
 import json
 import secrets
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from fastapi.testclient import TestClient
@@ -21,6 +23,7 @@ from central_hub.settings import HubSettings
 from central_hub.storage import schema
 from sync_protocol import OpeningKey, SigningKey, StatusChange, seal_batch
 from sync_protocol.changes import CatalogChange, RevocationChange
+from tests.hub.conftest import HOLD_MS
 from tests.hub.inprocess import hub_store, provision_token
 from tests.hub.nodes import T0_MS, FakeClock, ScriptedNode
 
@@ -154,10 +157,41 @@ def test_a_gap_answers_409_with_the_expected_seq(client: TestClient, node: Scrip
     node.push(node.seal(node.records(1)))
     skipped = node.seal(node.records(1))
     before = _digest(client)
+    started = time.monotonic()
+    # Next but one: held for the predecessor (the node pipelines), which never comes.
     problem = _problem(node.push(node.seal(node.records(1))), 409, "chain_gap")
+    assert time.monotonic() - started >= HOLD_MS / 1000
     assert problem["expected_seq"] == 2
     assert _digest(client) == before
     assert node.push(skipped).status_code == 200
+
+
+def test_a_batch_beyond_the_pipeline_is_a_gap_at_once(
+    client: TestClient, node: ScriptedNode
+) -> None:
+    node.push(node.seal(node.records(1)))
+    node.seal(node.records(1))
+    node.seal(node.records(1))
+    started = time.monotonic()
+    problem = _problem(node.push(node.seal(node.records(1))), 409, "chain_gap")  # seq 4
+    assert time.monotonic() - started < HOLD_MS / 1000
+    assert problem["expected_seq"] == 2
+
+
+def test_a_batch_sent_before_its_predecessor_is_stored_waits_for_it(
+    client: TestClient, node: ScriptedNode
+) -> None:
+    first = node.seal(node.records(2))
+    second = node.seal(node.records(3))
+    with ThreadPoolExecutor(max_workers=1) as other_connection:
+        ahead = other_connection.submit(node.push, second)
+        time.sleep(HOLD_MS / 4000)  # the second is held by now
+        assert node.push(first).status_code == 200
+        answered = ahead.result(timeout=30)
+    assert answered.status_code == 200, answered.text
+    assert node.check_receipt(second, answered).records_accepted == 3
+    head = node.signed("GET", "/v1/chain-head", time_ms=T0_MS).json()
+    assert (head["seq"], head["batch_hash"]) == (2, node.head_hash.hex())
 
 
 def test_a_fork_is_quarantined_and_nothing_merged(client: TestClient, node: ScriptedNode) -> None:

@@ -125,6 +125,14 @@ class HubView:
             )[0][0]
         )
 
+    def batch_count(self, center: str) -> int:
+        return int(
+            self._query(
+                "SELECT count(*) FROM batches b JOIN nodes n USING (node_id) WHERE n.center_id = ?",
+                center,
+            )[0][0]
+        )
+
     def node_status(self, center: str) -> list[str]:
         return [
             str(row[0])
