@@ -14,10 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from central_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, Unauthenticated
 from central_hub.keystore import HubIdentity
+from central_hub.storage.rows import batch_event_rows
 from central_hub.storage.store import ChainMoved, Store
 from sync_protocol import (
     PIPELINE_DEPTH,
@@ -117,7 +118,7 @@ class Ingestor:
         """Classify against the chain, then store; classify again whenever the chain
         moved under us (a concurrent copy was stored, or the held predecessor arrived)."""
         header = envelope.header
-        opened: tuple[list[Record], list[str]] | None = None
+        opened: tuple[list[Record], list[dict[str, Any]]] | None = None
         hold_until = time.monotonic() + self._hold_seconds
         moved = 0
         while True:
@@ -150,12 +151,12 @@ class Ingestor:
                         expected_seq=verdict.expected_seq,
                     )
                 if opened is None:  # the work worth overlapping with the predecessor's commit
-                    opened = self._open(envelope, center_id, node_key)
+                    opened = self._prepare(envelope, center_id, node_key)
                 else:
                     self._wait_for_a_store(stored_before)
                 continue
             if opened is None:
-                opened = self._open(envelope, center_id, node_key)
+                opened = self._prepare(envelope, center_id, node_key)
             receipt = self._commit(envelope, *opened)
             if receipt is not None:
                 return receipt
@@ -191,8 +192,19 @@ class Ingestor:
             expected_seq=expected_seq,
         )
 
+    def _prepare(
+        self, envelope: SealedEnvelope, center_id: str, node_key: VerifyKey
+    ) -> tuple[list[Record], list[dict[str, Any]]]:
+        """Everything before the transaction: the validated records and their rows."""
+        records, bodies = self._open(envelope, center_id, node_key)
+        header = envelope.header
+        rows = batch_event_rows(
+            records, bodies, node_id=str(header.node_id), seq=header.seq, now_ms=self._clock_ms()
+        )
+        return records, rows
+
     def _commit(
-        self, envelope: SealedEnvelope, records: list[Record], bodies: list[str]
+        self, envelope: SealedEnvelope, records: list[Record], rows: list[dict[str, Any]]
     ) -> bytes | None:
         """Store the batch; ``None`` if the chain moved first (classify again)."""
         header = envelope.header
@@ -203,7 +215,7 @@ class Ingestor:
                 batch_hash=envelope.batch_hash,
                 envelope_bytes=len(envelope.raw),
                 records=records,
-                bodies=bodies,
+                rows=rows,
                 now_ms=self._clock_ms(),
                 make_receipt=lambda accepted, known: self._receipt(envelope, accepted, known),
                 before_commit=_pause_before_commit,

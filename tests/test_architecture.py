@@ -1,6 +1,6 @@
-"""Layering rules from DESIGN.md, checked on the source: sync_protocol is pure (stdlib and
-cryptography only) and imports neither side; edge_node and central_hub never import each
-other."""
+"""Layering rules from DESIGN.md, checked on the source: sync_protocol is pure (stdlib,
+cryptography and orjson only: computation, no I/O) and imports neither side; edge_node
+and central_hub never import each other."""
 
 from __future__ import annotations
 
@@ -33,8 +33,9 @@ def test_every_package_has_source() -> None:
         assert _imports(package), f"{package} has no Python files"
 
 
-def test_sync_protocol_uses_only_the_standard_library_and_cryptography() -> None:
-    allowed = set(sys.stdlib_module_names) | {"cryptography", "sync_protocol", "__future__"}
+def test_sync_protocol_uses_only_the_standard_library_cryptography_and_orjson() -> None:
+    allowed = set(sys.stdlib_module_names) | {"cryptography", "orjson", "sync_protocol"}
+    allowed.add("__future__")
     offenders = {
         path: sorted(names - allowed)
         for path, names in _imports("sync_protocol").items()

@@ -103,7 +103,7 @@ class Store(Protocol):
         now_ms: int,
         make_receipt: Callable[[int, int], bytes],
         before_commit: Callable[[], None] = ...,
-        bodies: Sequence[str] | None = None,
+        rows: Sequence[dict[str, Any]] | None = None,
     ) -> BatchOutcome: ...
     def quarantine_batch(
         self,

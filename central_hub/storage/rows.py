@@ -3,7 +3,7 @@ merges a projection row into the stored one (the higher precedence key wins)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func
@@ -12,7 +12,7 @@ from central_hub.storage import schema as t
 from sync_protocol import Record, TransactionCreated, encode_json, record_to_dict
 from sync_protocol.state import STATUS_PRECEDENCE
 
-__all__ = ["event_row", "fold_projection", "projection_upsert", "status_key"]
+__all__ = ["batch_event_rows", "event_row", "fold_projection", "projection_upsert", "status_key"]
 
 
 def status_key(status: str, hlc: str, event_id: str) -> str:
@@ -49,6 +49,24 @@ def event_row(
         "body": body,
         "received_at_ms": now_ms,
     }
+
+
+def batch_event_rows(
+    records: Sequence[Record],
+    bodies: Sequence[str] | None,
+    *,
+    node_id: str,
+    seq: int,
+    now_ms: int,
+) -> list[dict[str, Any]]:
+    """The ``events`` rows of batch ``seq`` of ``node_id``; ``bodies`` as for
+    :func:`event_row`, one per record in the same order, or None to encode them here."""
+    if bodies is None:
+        return [event_row(r, now_ms, batch_node_id=node_id, batch_seq=seq) for r in records]
+    return [
+        event_row(r, now_ms, batch_node_id=node_id, batch_seq=seq, body=body)
+        for r, body in zip(records, bodies, strict=True)
+    ]
 
 
 def fold_projection(

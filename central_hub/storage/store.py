@@ -39,7 +39,7 @@ from central_hub.storage.interface import (
     Store,
     TokenRedemption,
 )
-from central_hub.storage.rows import event_row, fold_projection, projection_upsert
+from central_hub.storage.rows import batch_event_rows, event_row, fold_projection, projection_upsert
 from sync_protocol import (
     STATUSES,
     Record,
@@ -64,6 +64,8 @@ assert set(STATUSES) <= set(STATUS_PRECEDENCE)
 # PostgreSQL deadlock_detected and serialization_failure: the transaction was rolled
 # back whole and may simply be tried again.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+# Fewer projection rows than this go straight to the upsert (one statement, not two).
+_COPY_FROM_ROWS = 32
 # Times a batch is stored again after a concurrent one stored some of the same events.
 _EVENT_RACE_RETRIES = 4
 
@@ -81,6 +83,7 @@ class SqlStore:
         postgres = self._dialect == "postgresql"
 
         self._new_events = NewRowsCopy(t.events, "event_id") if postgres else None
+        self._new_transactions = NewRowsCopy(t.transactions, "transaction_id") if postgres else None
         self._events_insert = RowsInsert(  # SQLite's way
             t.events,
             engine.dialect,
@@ -261,25 +264,20 @@ class SqlStore:
         now_ms: int,
         make_receipt: Callable[[int, int], bytes],
         before_commit: Callable[[], None] = _no_op,
-        bodies: Sequence[str] | None = None,
+        rows: Sequence[dict[str, Any]] | None = None,
     ) -> BatchOutcome:
         """Store batch ``seq`` of ``node_id`` with its records, projection, chain head and
         receipt in one transaction. Raises :class:`ChainMoved` if another request moved the
         head first (a concurrent duplicate), or if the database rolled the transaction back
         for a retry (deadlock, serialization failure); the caller re-classifies.
 
-        ``bodies``, if given, are the records' canonical JSON texts in the same order (as
-        ``open_batch_with_bodies`` returns them); they are stored as is."""
+        ``rows``, if given, are the records' ``events`` rows in the same order, built by
+        the caller (:func:`~central_hub.storage.rows.batch_event_rows`); else built here.
+        Either way before the transaction starts: write locks are held for the
+        statements only."""
         node = str(node_id)
-        # Rows are built before the transaction starts: write locks are held for the
-        # statements only, not for JSON encoding.
-        if bodies is None:
-            rows = [event_row(r, now_ms, batch_node_id=node, batch_seq=seq) for r in records]
-        else:
-            rows = [
-                event_row(r, now_ms, batch_node_id=node, batch_seq=seq, body=body)
-                for r, body in zip(records, bodies, strict=True)
-            ]
+        if rows is None:
+            rows = batch_event_rows(records, None, node_id=node, seq=seq, now_ms=now_ms)
         for attempt in range(_EVENT_RACE_RETRIES + 1):
             try:
                 return self._commit_batch(
@@ -307,7 +305,7 @@ class SqlStore:
         batch_hash: bytes,
         envelope_bytes: int,
         records: Sequence[Record],
-        rows: list[dict[str, Any]],
+        rows: Sequence[dict[str, Any]],
         now_ms: int,
         make_receipt: Callable[[int, int], bytes],
         before_commit: Callable[[], None],
@@ -382,11 +380,19 @@ class SqlStore:
         (:func:`fold_projection`), then merge into the stored rows by one upsert that
         compares keys in the database: no read-modify-write, so a concurrent writer's
         higher key is never overwritten by a lower one.
+
+        On PostgreSQL a batch's transactions that are not stored yet (most of a backlog:
+        each ``transaction.created`` starts one) are COPYed instead, as its events are,
+        and only the rest go through the upsert.
         """
         folded = fold_projection(fresh, now_ms)
-        if folded:
-            # Sorted for the same reason as the events: one lock order for every writer.
-            self._projection_upsert.execute(connection, [folded[txn] for txn in sorted(folded)])
+        # Sorted for the same reason as the events: one lock order for every writer.
+        rows = [folded[txn] for txn in sorted(folded)]
+        if self._new_transactions is not None and len(rows) >= _COPY_FROM_ROWS:
+            created = self._new_transactions.execute(connection, rows)
+            rows = [row for row in rows if row["transaction_id"] not in created]
+        if rows:
+            self._projection_upsert.execute(connection, rows)
 
     def quarantine_batch(
         self,

@@ -265,6 +265,26 @@ def test_the_projection_keeps_the_highest_precedence_whatever_the_arrival_order(
     assert _projection(store)[str(txn)][0] == "delivered"
 
 
+def test_large_batches_merge_the_projection_as_small_ones_do(store: SqlStore) -> None:
+    # Enough new transactions in each batch that PostgreSQL COPYs them (and upserts the
+    # rest): the merge must not depend on which way a row went in.
+    _enrolled(store)
+    created = _records(1)[0]
+    txn = created.transaction_id
+    filler = iter(_records(200, start=1000))
+
+    def padded(*records):  # type: ignore[no-untyped-def]
+        return [*records, *(next(filler) for _ in range(40))]
+
+    _commit(store, 1, padded(_status(txn, "delivered", 30)))  # its row made by the status
+    _commit(store, 2, padded(created, _status(txn, "in_review", 40)), b"\x02" * 32)
+    _commit(store, 3, padded(_status(txn, "approved", 51)), b"\x03" * 32)
+    projection = _projection(store)
+    assert projection[str(txn)] == ("delivered", "CIV-BIRTH", 1000)
+    assert len(projection) == 1 + 3 * 40
+    assert _event_count(store) == 4 + 3 * 40
+
+
 def test_of_two_equal_statuses_the_later_clock_wins_even_when_it_arrived_first(
     store: SqlStore,
 ) -> None:

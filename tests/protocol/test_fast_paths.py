@@ -32,6 +32,7 @@ from sync_protocol import (
     TransactionStatus,
     ValidationError,
     clean_text,
+    decode_json,
     decode_records,
     decode_records_with_bodies,
     encode_json,
@@ -43,6 +44,7 @@ from sync_protocol import (
 )
 from sync_protocol.ids import _uuid_from_canonical
 from sync_protocol.national_id import _date_key, _passes, check_national_id
+from sync_protocol.payload import _split_canonical
 from sync_protocol.text import _REJECTED_CATEGORIES, _SLUG, _is_canonical, _is_slug, require_slug
 from tests.protocol.factories import (
     T0_MS,
@@ -312,6 +314,95 @@ def test_with_or_without_bodies_the_same_payloads_are_rejected_the_same_way(
         lambda: decode_records_with_bodies(payload, expected_count=len(batch))[0]
     )
     assert with_bodies == plain
+
+
+_CANONICAL_JSON = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+)
+
+
+def _split_with_the_standard_library(data: bytes) -> tuple[list[object], list[str]] | None:
+    """The reference for ``_split_canonical``: strict parse, canonical re-encoding."""
+    try:
+        items = decode_json(data)
+    except RecordError:
+        return None
+    if not isinstance(items, list):
+        return None
+    try:
+        bodies = [_CANONICAL_JSON.encode(item) for item in items]
+        if ("[" + ",".join(bodies) + "]").encode() != data:
+            return None
+    except (ValueError, RecursionError):  # NaN; a lone surrogate does not encode
+        return None
+    return items, bodies
+
+
+def _json_values(scalars: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4),
+            st.dictionaries(st.text(st.characters(codec="utf-8"), max_size=6), inner, max_size=4),
+        ),
+        max_leaves=12,
+    )
+
+
+# What a record can hold: no floats, integers within 64 bits (every bound is far below).
+_record_values = _json_values(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**64 - 1),
+        st.text(st.characters(codec="utf-8"), max_size=12),
+    )
+)
+_other_values = _json_values(
+    st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=4))
+)
+
+
+@given(st.lists(_record_values, max_size=4), st.sampled_from(["canonical", "loose", "ascii"]))
+def test_the_payload_split_agrees_with_the_standard_library(items: list[object], form: str) -> None:
+    if form == "canonical":
+        data = _CANONICAL_JSON.encode(items).encode()
+    elif form == "loose":
+        data = json.dumps(items, ensure_ascii=False, indent=1).encode()
+    else:  # \u escapes: valid JSON, not canonical
+        data = json.dumps(items, sort_keys=True, separators=(",", ":")).encode()
+    assert _split_canonical(data) == _split_with_the_standard_library(data)
+
+
+@given(st.lists(_other_values, max_size=4))
+def test_the_payload_split_gives_up_or_agrees_on_floats_and_big_integers(
+    items: list[object],
+) -> None:
+    try:
+        data = _CANONICAL_JSON.encode(items).encode()
+    except (ValueError, UnicodeEncodeError):  # infinity; a lone surrogate
+        return
+    fast = _split_canonical(data)
+    assert fast is None or fast == _split_with_the_standard_library(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'[{"a":1,"a":2}]',  # a duplicate key
+        b"[NaN]",
+        b"[1e400]",
+        b'["\\ud800"]',  # a lone surrogate
+        b'["\xff"]',  # not UTF-8
+        b"[1] ",
+        b"[]",
+        b"{}",
+        b'"x"',
+        b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+    ],
+)
+def test_the_payload_split_on_edge_cases(data: bytes) -> None:
+    assert _split_canonical(data) == _split_with_the_standard_library(data)
 
 
 # --- records ------------------------------------------------------------------------------
