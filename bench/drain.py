@@ -62,6 +62,9 @@ TRANSACTION_COLUMNS: Final = (
 )
 
 
+LIMIT_RUNS: Final = 3  # bulk-insert runs; the best one is the limit
+
+
 def records_for(node_id: Any, center_id: str, count: int, seed: int) -> list[Record]:
     """``count`` realistic records of one center (~20% status changes), in HLC order."""
     return build_batches(
@@ -166,24 +169,32 @@ def _hub_rows(
     return events, transactions
 
 
-def bulk_insert_limit(backend: str, records: Sequence[Record], work: Path) -> dict[str, Any]:
+def bulk_insert_limit(
+    backend: str, records: Sequence[Record], work: Path, *, runs: int = LIMIT_RUNS
+) -> dict[str, Any]:
     """Seconds to insert the hub's rows for ``records`` into a fresh, migrated hub
-    database by the fastest bulk path; rows are built before the clock starts."""
+    database by the fastest bulk path, best of ``runs`` (each into a fresh database);
+    rows are built before the clock starts. The best run is the limit: the drain is
+    compared with the fastest the database managed, not with a slow moment."""
     node_id = str(records[0].hlc.node_id)
     events, transactions = _hub_rows(records, node_id, time.time_ns() // 1_000_000)
-    if backend == "postgresql":
-        with postgres_schema() as url:
-            fresh_hub_database(url)
-            seconds = _copy_postgres(url, events, transactions)
-        method = "COPY events, transactions; one transaction"
-    else:
-        path = work / "limit.db"
-        fresh_hub_database(f"sqlite:///{path}")
-        seconds = _executemany_sqlite(path, events, transactions)
-        method = "executemany events, transactions; one transaction, WAL, synchronous=FULL"
+    timings = []
+    for run in range(runs):
+        if backend == "postgresql":
+            with postgres_schema() as url:
+                fresh_hub_database(url)
+                timings.append(_copy_postgres(url, events, transactions))
+            method = "COPY events, transactions; one transaction"
+        else:
+            path = work / f"limit-{run}.db"
+            fresh_hub_database(f"sqlite:///{path}")
+            timings.append(_executemany_sqlite(path, events, transactions))
+            method = "executemany events, transactions; one transaction, WAL, synchronous=FULL"
+    seconds = min(timings)
     return {
-        "method": method,
+        "method": f"{method}; best of {runs}",
         "seconds": seconds,
+        "runs_seconds": timings,
         "records_per_second": len(records) / seconds,
     }
 

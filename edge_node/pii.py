@@ -19,6 +19,7 @@ Fernet's ``InvalidToken`` does); the reason goes to the debug log, never to the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -83,13 +84,19 @@ def _context_part(value: object, name: str) -> bytes:
 
 
 def _associated_data(version: int, table: str, column: str, row_id: str) -> bytes:
+    return _aad_prefix(version, table, column) + _context_part(row_id, "row_id")
+
+
+@functools.lru_cache(maxsize=64)
+def _aad_prefix(version: int, table: str, column: str) -> bytes:
+    # A handful of (table, column) pairs ever: built once each, not per value (sealing a
+    # batch decrypts a thousand stored bodies).
     return b"".join(
         (
             _AAD_LABEL,
             bytes((version,)),
             _context_part(table, "table"),
             _context_part(column, "column"),
-            _context_part(row_id, "row_id"),
         )
     )
 

@@ -14,6 +14,10 @@ from sync_protocol.state import STATUS_PRECEDENCE
 
 __all__ = ["batch_event_rows", "event_row", "fold_projection", "projection_upsert", "status_key"]
 
+# Where the node id starts in an encoded HLC stamp (``HlcStamp.encode``: 18-digit wall
+# time, dash, 5-digit counter, dash, node id).
+_HLC_NODE_AT = 25
+
 
 def status_key(status: str, hlc: str, event_id: str) -> str:
     return f"{STATUS_PRECEDENCE[status]}|{hlc}|{event_id}"
@@ -43,7 +47,7 @@ def event_row(
         "center_id": record.center_id,
         "type": record.type,
         "hlc": hlc,
-        "origin_node_id": str(record.hlc.node_id),
+        "origin_node_id": hlc[_HLC_NODE_AT:],  # the stamp ends with its node id
         "batch_node_id": batch_node_id,
         "batch_seq": batch_seq,
         "body": body,
