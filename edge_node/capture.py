@@ -60,9 +60,7 @@ def _current_catalog(store: Store) -> Catalog | None:
 def _tick(connection: sqlite3.Connection, node_id: uuid.UUID, now_ms: int) -> HlcStamp:
     """Advance the node's HLC from its persisted value. Runs inside the write transaction,
     so several processes writing to one file still get strictly increasing stamps."""
-    row = connection.execute("SELECT value FROM state WHERE key = 'hlc'").fetchone()
-    last = HlcStamp.decode(row[0]) if row else None
-    return HybridClock(node_id, lambda: now_ms, last=last).tick()
+    return HybridClock(node_id, lambda: now_ms, last=Store.last_stamp(connection)).tick()
 
 
 def _record(
@@ -79,7 +77,6 @@ def _record(
             (str(record.event_id), now_ms),
         )
         apply_to_projection(connection, context.pii, record, now_ms)
-        Store.set_state(connection, "hlc", record.hlc.encode())
         crash_point("record-before-commit")
     crash_point("record-after-commit")
     return record

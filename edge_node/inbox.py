@@ -70,8 +70,7 @@ def apply_change_set(
 def _observe(
     connection: sqlite3.Connection, node_id: uuid.UUID, remote: HlcStamp, now_ms: int
 ) -> None:
-    row = connection.execute("SELECT value FROM state WHERE key = 'hlc'").fetchone()
-    clock = HybridClock(node_id, lambda: now_ms, last=HlcStamp.decode(row[0]) if row else None)
+    clock = HybridClock(node_id, lambda: now_ms, last=Store.last_stamp(connection))
     try:
         stamp = clock.observe(remote)
     except ClockError:
