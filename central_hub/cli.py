@@ -19,6 +19,7 @@ from central_hub.auth import ROLES, hash_secret, new_api_token
 from central_hub.catalog import ensure_catalog, publish_catalog
 from central_hub.enrollment import provision_center
 from central_hub.feed import publish_revocations
+from central_hub.gc_tuning import tune_for_serving
 from central_hub.keystore import KeystoreError, create_identity, load_identity
 from central_hub.settings import HubSettings
 from central_hub.storage import migrate
@@ -123,8 +124,10 @@ def serve(
     if workers == 1:
         from central_hub.api import create_app
 
+        hub_app = create_app(settings, identity=identity, run_migrations=False)
+        tune_for_serving()
         uvicorn.run(
-            create_app(settings, identity=identity, run_migrations=False),
+            hub_app,
             host=host,
             port=port,
             log_level="warning",

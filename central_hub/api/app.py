@@ -38,6 +38,7 @@ from central_hub.errors import (
     Retryable,
 )
 from central_hub.feed import build_changes, record_agency_decision
+from central_hub.gc_tuning import tune_for_serving
 from central_hub.ingest import Ingestor
 from central_hub.keystore import HubIdentity, load_identity
 from central_hub.settings import HubSettings
@@ -385,4 +386,6 @@ def create_app(
 
 def create_app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings come from HUB_* variables."""
-    return create_app(HubSettings.load(), run_migrations=False)
+    app = create_app(HubSettings.load(), run_migrations=False)
+    tune_for_serving()
+    return app
