@@ -14,11 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from central_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, Unauthenticated
 from central_hub.keystore import HubIdentity
-from central_hub.storage.rows import batch_event_rows
+from central_hub.storage.batches import PreparedBatch
 from central_hub.storage.store import ChainMoved, Store
 from sync_protocol import (
     PIPELINE_DEPTH,
@@ -118,7 +118,7 @@ class Ingestor:
         """Classify against the chain, then store; classify again whenever the chain
         moved under us (a concurrent copy was stored, or the held predecessor arrived)."""
         header = envelope.header
-        opened: tuple[list[Record], list[dict[str, Any]]] | None = None
+        opened: PreparedBatch | None = None
         hold_until = time.monotonic() + self._hold_seconds
         moved = 0
         while True:
@@ -157,7 +157,7 @@ class Ingestor:
                 continue
             if opened is None:
                 opened = self._prepare(envelope, center_id, node_key)
-            receipt = self._commit(envelope, *opened)
+            receipt = self._commit(envelope, opened)
             if receipt is not None:
                 return receipt
             moved += 1
@@ -194,18 +194,19 @@ class Ingestor:
 
     def _prepare(
         self, envelope: SealedEnvelope, center_id: str, node_key: VerifyKey
-    ) -> tuple[list[Record], list[dict[str, Any]]]:
-        """Everything before the transaction: the validated records and their rows."""
+    ) -> PreparedBatch:
+        """Everything before the transaction: open and validate, then the rows."""
         records, bodies = self._open(envelope, center_id, node_key)
         header = envelope.header
-        rows = batch_event_rows(
-            records, bodies, node_id=str(header.node_id), seq=header.seq, now_ms=self._clock_ms()
+        return self._store.prepare_batch(
+            node_id=header.node_id,
+            seq=header.seq,
+            records=records,
+            bodies=bodies,
+            now_ms=self._clock_ms(),
         )
-        return records, rows
 
-    def _commit(
-        self, envelope: SealedEnvelope, records: list[Record], rows: list[dict[str, Any]]
-    ) -> bytes | None:
+    def _commit(self, envelope: SealedEnvelope, prepared: PreparedBatch) -> bytes | None:
         """Store the batch; ``None`` if the chain moved first (classify again)."""
         header = envelope.header
         try:
@@ -214,8 +215,8 @@ class Ingestor:
                 seq=header.seq,
                 batch_hash=envelope.batch_hash,
                 envelope_bytes=len(envelope.raw),
-                records=records,
-                rows=rows,
+                records=prepared.records,
+                prepared=prepared,
                 now_ms=self._clock_ms(),
                 make_receipt=lambda accepted, known: self._receipt(envelope, accepted, known),
                 before_commit=_pause_before_commit,

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 # concurrent transaction stored one of the rows first; deadlock; serialization failure).
 RETRYABLE_SQLSTATES = frozenset({"23505", "40P01", "40001"})
 
-__all__ = ["CopyFailed", "NewRowsCopy", "RowsInsert"]
+__all__ = ["CopyFailed", "NewRowsCopy", "RowsInsert", "copy_text"]
 
 
 class RowsInsert:
@@ -96,40 +96,46 @@ class CopyFailed(Exception):
 
 
 class NewRowsCopy:
-    """PostgreSQL: insert the rows of ``table`` whose ``key`` is not stored yet, by one
-    lookup of the keys and one ``COPY`` of the rest; return the keys it stored.
+    """PostgreSQL: insert rows of ``table`` by ``COPY``, the server's fastest way in (a third
+    of the time of the same rows through ``json_to_recordset`` with ``ON CONFLICT``, see
+    docs/performance.md); psycopg writes the rows in C. Returns the ``key`` values stored.
 
-    COPY is the server's fastest way in (a third of the time of the same rows through
-    ``json_to_recordset`` with ``ON CONFLICT``, see docs/performance.md), and psycopg
-    writes its rows in C. COPY has no ``ON CONFLICT``: a row stored by a concurrent
-    transaction between the lookup and the COPY makes it fail with a unique violation,
-    which rolls the transaction back; :class:`CopyFailed` then says retry, and the retry's
-    lookup finds it stored.
+    COPY has no ``ON CONFLICT``: a row whose key is already stored fails it with a unique
+    violation, which rolls the whole transaction back (:class:`CopyFailed` says retry).
+    ``look_up=True`` first reads which keys are stored and COPYs only the others: the
+    careful way, for a retry. Without it every row is COPYed: the fast way, for rows that
+    are new in all but rare cases (a lookup of a thousand keys costs as much as the COPY).
+    A row stored by a concurrent transaction between the lookup and the COPY fails it
+    the same way, and the next retry's lookup finds it.
     """
 
     def __init__(self, table: Table, key: str) -> None:
         from psycopg import sql  # PostgreSQL only: a SQLite hub never loads the driver
 
-        self._columns = tuple(c.name for c in table.c)
+        self.columns = tuple(c.name for c in table.c)
         self._key = key
         name, key_name = sql.Identifier(table.name), sql.Identifier(key)
         self._lookup = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s)").format(
             key_name, name, key_name
         )
         self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            name, sql.SQL(", ").join(map(sql.Identifier, self._columns))
+            name, sql.SQL(", ").join(map(sql.Identifier, self.columns))
         )
 
-    def execute(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    def execute(
+        self, connection: Connection, rows: Sequence[dict[str, Any]], *, look_up: bool
+    ) -> set[str]:
         import psycopg
 
-        key, columns = self._key, self._columns
+        key, columns = self._key, self.columns
         # The connection is the SQLAlchemy one, already inside the caller's transaction.
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(self._lookup, ([row[key] for row in rows],))
-            stored = {found for (found,) in cursor.fetchall()}
-            fresh = [row for row in rows if row[key] not in stored]
+            fresh = rows
+            if look_up:
+                cursor.execute(self._lookup, ([row[key] for row in rows],))
+                stored = {found for (found,) in cursor.fetchall()}
+                fresh = [row for row in rows if row[key] not in stored]
             with cursor.copy(self._copy) as copy:
                 for row in fresh:
                     copy.write_row([row[column] for column in columns])
@@ -138,3 +144,50 @@ class NewRowsCopy:
         finally:
             cursor.close()
         return {row[key] for row in fresh}
+
+    def write(
+        self, connection: Connection, rows: Sequence[dict[str, Any]], data: bytes
+    ) -> set[str]:
+        """COPY ``data`` (:func:`copy_text` of ``rows``, made before the transaction) with
+        no lookup; return the keys of ``rows``."""
+        import psycopg
+
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if data:
+                with cursor.copy(self._copy) as copy:
+                    copy.write(data)
+        except psycopg.Error as error:
+            raise CopyFailed(error.sqlstate) from None
+        finally:
+            cursor.close()
+        return {row[self._key] for row in rows}
+
+
+def copy_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
+    """``rows`` in PostgreSQL's COPY text format (one line per row, tab between values,
+    ``\\N`` for NULL, backslash escapes), UTF-8: what psycopg's ``write_row`` sends,
+    made in one pass so that it can be made before the transaction starts."""
+    lines = []
+    for row in rows:
+        values = []
+        for name in columns:
+            value = row[name]
+            if value is None:
+                values.append("\\N")
+            elif type(value) is int:
+                values.append(str(value))
+            elif type(value) is str:
+                values.append(_copy_escaped(value))
+            else:
+                raise TypeError(f"{name}: no COPY text form for {type(value).__name__}")
+        lines.append("\t".join(values))
+    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
+def _copy_escaped(value: str) -> str:
+    if "\\" in value:  # first: the escapes below add backslashes
+        value = value.replace("\\", "\\\\")
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value

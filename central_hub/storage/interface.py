@@ -9,9 +9,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sync_protocol import Record, TransactionStatus
+
+if TYPE_CHECKING:
+    from central_hub.storage.batches import PreparedBatch
 
 __all__ = [
     "BatchOutcome",
@@ -92,6 +95,15 @@ class Store(Protocol):
     def mark_forked(self, node_id: uuid.UUID) -> None: ...
     def revoked_node_ids(self) -> list[str]: ...
     def chain_snapshot(self, node_id: uuid.UUID, seq: int) -> ChainSnapshot: ...
+    def prepare_batch(
+        self,
+        *,
+        node_id: uuid.UUID,
+        seq: int,
+        records: Sequence[Record],
+        bodies: Sequence[str] | None,
+        now_ms: int,
+    ) -> PreparedBatch: ...
     def commit_batch(
         self,
         *,
@@ -103,7 +115,7 @@ class Store(Protocol):
         now_ms: int,
         make_receipt: Callable[[int, int], bytes],
         before_commit: Callable[[], None] = ...,
-        rows: Sequence[dict[str, Any]] | None = None,
+        prepared: PreparedBatch | None = None,
     ) -> BatchOutcome: ...
     def quarantine_batch(
         self,

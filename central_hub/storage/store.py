@@ -7,7 +7,6 @@ any instant leaves either all of them or none.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,10 +24,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 
 from central_hub.storage import schema as t
-from central_hub.storage.bulk import CopyFailed, NewRowsCopy, RowsInsert
+from central_hub.storage.batches import BatchWriter, PreparedBatch
 from central_hub.storage.interface import (
     BatchOutcome,
     ChainMoved,
@@ -39,7 +37,7 @@ from central_hub.storage.interface import (
     Store,
     TokenRedemption,
 )
-from central_hub.storage.rows import batch_event_rows, event_row, fold_projection, projection_upsert
+from central_hub.storage.rows import event_row
 from sync_protocol import (
     STATUSES,
     Record,
@@ -61,14 +59,6 @@ __all__ = [
 
 assert set(STATUSES) <= set(STATUS_PRECEDENCE)
 
-# PostgreSQL deadlock_detected and serialization_failure: the transaction was rolled
-# back whole and may simply be tried again.
-_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
-# Fewer projection rows than this go straight to the upsert (one statement, not two).
-_COPY_FROM_ROWS = 32
-# Times a batch is stored again after a concurrent one stored some of the same events.
-_EVENT_RACE_RETRIES = 4
-
 
 def _no_op() -> None:
     return None
@@ -80,29 +70,7 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
-        postgres = self._dialect == "postgresql"
-
-        self._new_events = NewRowsCopy(t.events, "event_id") if postgres else None
-        self._new_transactions = NewRowsCopy(t.transactions, "transaction_id") if postgres else None
-        self._events_insert = RowsInsert(  # SQLite's way
-            t.events,
-            engine.dialect,
-            lambda statement: statement.on_conflict_do_nothing(index_elements=["event_id"]),
-        )
-        self._projection_upsert = RowsInsert(
-            t.transactions,
-            engine.dialect,
-            lambda statement: projection_upsert(statement, postgres=postgres),
-        )
-        # Built once: constructing and cache-keying a statement costs more than running
-        # these two one-row statements on SQLite.
-        self._advance_head = (
-            update(t.nodes)
-            .where(t.nodes.c.node_id == bindparam("node"), t.nodes.c.head_seq == bindparam("prev"))
-            .values(head_seq=bindparam("seq_"), head_hash=bindparam("hash_"))
-            .returning(t.nodes.c.node_id)
-        )
-        self._insert_batch = insert(t.batches)
+        self._batches = BatchWriter(engine)
         batch = t.batches.c
         self._chain_snapshot = (
             select(t.nodes.c.head_seq, t.nodes.c.head_hash, batch.batch_hash, batch.receipt)
@@ -253,6 +221,19 @@ class SqlStore:
             receipt_at_seq=None if row.receipt is None else bytes(row.receipt),
         )
 
+    def prepare_batch(
+        self,
+        *,
+        node_id: uuid.UUID,
+        seq: int,
+        records: Sequence[Record],
+        bodies: Sequence[str] | None,
+        now_ms: int,
+    ) -> PreparedBatch:
+        return self._batches.prepare(
+            node_id=str(node_id), seq=seq, records=records, bodies=bodies, now_ms=now_ms
+        )
+
     def commit_batch(
         self,
         *,
@@ -264,135 +245,27 @@ class SqlStore:
         now_ms: int,
         make_receipt: Callable[[int, int], bytes],
         before_commit: Callable[[], None] = _no_op,
-        rows: Sequence[dict[str, Any]] | None = None,
+        prepared: PreparedBatch | None = None,
     ) -> BatchOutcome:
         """Store batch ``seq`` of ``node_id`` with its records, projection, chain head and
         receipt in one transaction. Raises :class:`ChainMoved` if another request moved the
         head first (a concurrent duplicate), or if the database rolled the transaction back
         for a retry (deadlock, serialization failure); the caller re-classifies.
 
-        ``rows``, if given, are the records' ``events`` rows in the same order, built by
-        the caller (:func:`~central_hub.storage.rows.batch_event_rows`); else built here.
-        Either way before the transaction starts: write locks are held for the
-        statements only."""
-        node = str(node_id)
-        if rows is None:
-            rows = batch_event_rows(records, None, node_id=node, seq=seq, now_ms=now_ms)
-        for attempt in range(_EVENT_RACE_RETRIES + 1):
-            try:
-                return self._commit_batch(
-                    node, seq, batch_hash, envelope_bytes, records, rows, now_ms, make_receipt,
-                    before_commit,
-                )  # fmt: skip
-            except OperationalError as error:
-                if getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
-                    raise
-                # Rolled back whole; the caller re-classifies (a concurrent copy may have won).
-                raise ChainMoved(f"node {node} batch {seq}: {type(error.orig).__name__}") from None
-            except CopyFailed as error:
-                if not error.retryable:
-                    raise
-                if not error.unique_violation or attempt == _EVENT_RACE_RETRIES:
-                    raise ChainMoved(f"node {node} batch {seq}: {error}") from None
-                # A concurrent transaction stored one of these events first (they came
-                # through another node too): rolled back whole; the next lookup sees it.
-        raise AssertionError("unreachable")
-
-    def _commit_batch(
-        self,
-        node: str,
-        seq: int,
-        batch_hash: bytes,
-        envelope_bytes: int,
-        records: Sequence[Record],
-        rows: Sequence[dict[str, Any]],
-        now_ms: int,
-        make_receipt: Callable[[int, int], bytes],
-        before_commit: Callable[[], None],
-    ) -> BatchOutcome:
-        with self.engine.begin() as connection:
-            advanced = connection.execute(
-                self._advance_head,
-                {"node": node, "prev": seq - 1, "seq_": seq, "hash_": batch_hash},
-            ).first()
-            if advanced is None:
-                raise ChainMoved(f"node {node} head is no longer at seq {seq - 1}")
-            stored = self._insert_events(connection, rows)
-            fresh = [
-                (record, row)
-                for record, row in zip(records, rows, strict=True)
-                if row["event_id"] in stored
-            ]
-            self._project(connection, fresh, now_ms)
-            receipt = make_receipt(len(fresh), len(records) - len(fresh))
-            connection.execute(
-                self._insert_batch,
-                {
-                    "node_id": node,
-                    "seq": seq,
-                    "batch_hash": batch_hash,
-                    "record_count": len(records),
-                    "envelope_bytes": envelope_bytes,
-                    "received_at_ms": now_ms,
-                    "receipt": receipt,
-                },
+        ``prepared``, if given, is :meth:`prepare_batch` of the same records (done while
+        the previous batch commits); else it is prepared here. Either way before the
+        transaction starts: write locks are held for the statements only."""
+        if prepared is None:
+            prepared = self.prepare_batch(
+                node_id=node_id, seq=seq, records=records, bodies=None, now_ms=now_ms
             )
-            before_commit()
-        return BatchOutcome(len(fresh), len(records) - len(fresh), receipt)
-
-    def _insert_events(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
-        """Insert the events not stored yet; return the ids of those this call stored.
-
-        PostgreSQL: looks the ids up and COPYs the rest (:class:`NewRowsCopy`); an event
-        a concurrent transaction stores in between fails the COPY, and the batch is
-        classified again (:class:`ChainMoved`), so it counts as known, never twice.
-        SQLite: ``ON CONFLICT DO NOTHING`` as one executemany, which cannot return rows:
-        if it wrote every row, every id is new (the usual case); otherwise the new ones
-        are those now carrying this batch's node and seq. That is exact: SQLite has one
-        writer at a time (``BEGIN IMMEDIATE``), and no other transaction can store
-        events under this (node, seq), whose ``batches`` row (primary key) this
-        transaction writes and whose head it has just advanced.
-        """
-        if not rows:
-            return set()
-        # One lock order for every writer: two batches sharing events cannot deadlock.
-        ordered = sorted(rows, key=lambda row: row["event_id"])
-        if self._new_events is not None:
-            return self._new_events.execute(connection, ordered)
-        result = self._events_insert.execute(connection, ordered)
-        if result.rowcount == len(rows):
-            return {row["event_id"] for row in rows}
-        ids = json.dumps([row["event_id"] for row in rows])
-        found = connection.exec_driver_sql(
-            "SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))"
-            " AND batch_node_id = ? AND batch_seq = ?",
-            (ids, rows[0]["batch_node_id"], rows[0]["batch_seq"]),
+        return self._batches.commit(
+            prepared,
+            batch_hash=batch_hash,
+            envelope_bytes=envelope_bytes,
+            make_receipt=make_receipt,
+            before_commit=before_commit,
         )
-        return {event_id for (event_id,) in found}
-
-    def _project(
-        self,
-        connection: Connection,
-        fresh: Sequence[tuple[Record, dict[str, Any]]],
-        now_ms: int,
-    ) -> None:
-        """Fold new events (each with its event row) into the per-transaction projection
-        (:func:`fold_projection`), then merge into the stored rows by one upsert that
-        compares keys in the database: no read-modify-write, so a concurrent writer's
-        higher key is never overwritten by a lower one.
-
-        On PostgreSQL a batch's transactions that are not stored yet (most of a backlog:
-        each ``transaction.created`` starts one) are COPYed instead, as its events are,
-        and only the rest go through the upsert.
-        """
-        folded = fold_projection(fresh, now_ms)
-        # Sorted for the same reason as the events: one lock order for every writer.
-        rows = [folded[txn] for txn in sorted(folded)]
-        if self._new_transactions is not None and len(rows) >= _COPY_FROM_ROWS:
-            created = self._new_transactions.execute(connection, rows)
-            rows = [row for row in rows if row["transaction_id"] not in created]
-        if rows:
-            self._projection_upsert.execute(connection, rows)
 
     def quarantine_batch(
         self,
@@ -588,7 +461,7 @@ class SqlStore:
         row = event_row(record, now_ms, batch_node_id=None, batch_seq=None)
         with self.engine.begin() as connection:
             connection.execute(insert(t.events).values(**row))
-            self._project(connection, [(record, row)], now_ms)
+            self._batches.project(connection, [(record, row)], now_ms)
             return self._append_change(connection, record.center_id, "status", row["body"], now_ms)
 
     # --- monitoring --------------------------------------------------------------------------

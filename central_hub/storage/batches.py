@@ -1,0 +1,272 @@
+"""Storing one batch: its events, the projection, the chain head and the receipt in one
+transaction, with everything that can be computed before it prepared outside it.
+
+A batch is prepared while its predecessor commits (the hub holds pipelined batches, see
+``central_hub.ingest``), so the transaction itself is only statements: the rows, the
+projection fold, the lock order and, on PostgreSQL, the COPY data are ready before it
+starts. Only the rare retry after a unique violation works them out again inside.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy.exc import OperationalError
+
+from central_hub.storage import schema as t
+from central_hub.storage.bulk import CopyFailed, NewRowsCopy, RowsInsert, copy_text
+from central_hub.storage.interface import BatchOutcome, ChainMoved
+from central_hub.storage.rows import batch_event_rows, fold_projection, projection_upsert
+from sync_protocol import Record, TransactionCreated
+
+__all__ = ["BatchWriter", "PreparedBatch"]
+
+# PostgreSQL deadlock_detected and serialization_failure: the transaction was rolled
+# back whole and may simply be tried again.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+# Fewer projection rows than this go straight to the upsert (one statement, not two).
+_COPY_FROM_ROWS = 32
+# Times a batch is stored again after a unique violation, looking up first each time.
+_CAREFUL_RETRIES = 4
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """What :meth:`BatchWriter.prepare` works out before the transaction."""
+
+    node_id: str
+    seq: int
+    now_ms: int
+    records: Sequence[Record]
+    rows: list[dict[str, Any]]  # the events rows, in record order
+    ordered: list[dict[str, Any]] = field(default_factory=list)  # by event id: lock order
+    projection: list[dict[str, Any]] = field(default_factory=list)  # all records folded
+    started: frozenset[str] = frozenset()  # transactions a created event of it starts
+    events_copy: bytes = b""  # PostgreSQL: COPY data of ``ordered``
+    started_copy: bytes = b""  # PostgreSQL: COPY data of the started projection rows
+
+
+def _no_op() -> None:
+    return None
+
+
+class BatchWriter:
+    """Prepares and stores batches on one engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        postgres = engine.dialect.name == "postgresql"
+        self._new_events = NewRowsCopy(t.events, "event_id") if postgres else None
+        self._new_transactions = NewRowsCopy(t.transactions, "transaction_id") if postgres else None
+        self._events_insert = RowsInsert(  # SQLite's way
+            t.events,
+            engine.dialect,
+            lambda statement: statement.on_conflict_do_nothing(index_elements=["event_id"]),
+        )
+        self._projection_upsert = RowsInsert(
+            t.transactions,
+            engine.dialect,
+            lambda statement: projection_upsert(statement, postgres=postgres),
+        )
+        # Built once: constructing and cache-keying a statement costs more than running
+        # these two one-row statements on SQLite.
+        self._advance_head = (
+            update(t.nodes)
+            .where(t.nodes.c.node_id == bindparam("node"), t.nodes.c.head_seq == bindparam("prev"))
+            .values(head_seq=bindparam("seq_"), head_hash=bindparam("hash_"))
+            .returning(t.nodes.c.node_id)
+        )
+        self._insert_batch = insert(t.batches)
+
+    def prepare(
+        self,
+        *,
+        node_id: str,
+        seq: int,
+        records: Sequence[Record],
+        bodies: Sequence[str] | None,
+        now_ms: int,
+    ) -> PreparedBatch:
+        """Everything about batch ``seq`` that needs no database; ``bodies`` as for
+        :func:`~central_hub.storage.rows.event_row`."""
+        rows = batch_event_rows(records, bodies, node_id=node_id, seq=seq, now_ms=now_ms)
+        folded = fold_projection(zip(records, rows, strict=True), now_ms)
+        prepared = PreparedBatch(
+            node_id=node_id,
+            seq=seq,
+            now_ms=now_ms,
+            records=records,
+            rows=rows,
+            ordered=sorted(rows, key=lambda row: row["event_id"]),
+            projection=[folded[txn] for txn in sorted(folded)],
+            started=frozenset(
+                row["transaction_id"]
+                for record, row in zip(records, rows, strict=True)
+                if isinstance(record, TransactionCreated)
+            ),
+        )
+        if self._new_events is not None and self._new_transactions is not None:
+            prepared.events_copy = copy_text(prepared.ordered, self._new_events.columns)
+            prepared.started_copy = copy_text(
+                [row for row in prepared.projection if row["transaction_id"] in prepared.started],
+                self._new_transactions.columns,
+            )
+        return prepared
+
+    def commit(
+        self,
+        prepared: PreparedBatch,
+        *,
+        batch_hash: bytes,
+        envelope_bytes: int,
+        make_receipt: Callable[[int, int], bytes],
+        before_commit: Callable[[], None] = _no_op,
+    ) -> BatchOutcome:
+        """Store ``prepared`` in one transaction (see ``Store.commit_batch``)."""
+        careful = False  # PostgreSQL: COPY without looking up first (see NewRowsCopy)
+        for attempt in range(_CAREFUL_RETRIES + 1):
+            try:
+                return self._commit(
+                    prepared, batch_hash, envelope_bytes, make_receipt, before_commit, careful
+                )
+            except OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                    raise
+                # Rolled back whole; the caller re-classifies (a concurrent copy may have won).
+                raise ChainMoved(
+                    f"node {prepared.node_id} batch {prepared.seq}: {type(error.orig).__name__}"
+                ) from None
+            except CopyFailed as error:
+                if not error.retryable:
+                    raise
+                if not error.unique_violation or attempt == _CAREFUL_RETRIES:
+                    raise ChainMoved(
+                        f"node {prepared.node_id} batch {prepared.seq}: {error}"
+                    ) from None
+                # Some of these rows were stored already (a known event; a transaction
+                # whose status arrived before it), or a concurrent transaction stored
+                # them first: rolled back whole; now look up before each COPY.
+                careful = True
+        raise AssertionError("unreachable")
+
+    def _commit(
+        self,
+        prepared: PreparedBatch,
+        batch_hash: bytes,
+        envelope_bytes: int,
+        make_receipt: Callable[[int, int], bytes],
+        before_commit: Callable[[], None],
+        careful: bool,
+    ) -> BatchOutcome:
+        node, seq, records = prepared.node_id, prepared.seq, prepared.records
+        with self._engine.begin() as connection:
+            advanced = connection.execute(
+                self._advance_head,
+                {"node": node, "prev": seq - 1, "seq_": seq, "hash_": batch_hash},
+            ).first()
+            if advanced is None:
+                raise ChainMoved(f"node {node} head is no longer at seq {seq - 1}")
+            stored = self._insert_events(connection, prepared, careful=careful)
+            if len(stored) == len(records):
+                self._merge_projection(connection, prepared, careful=careful)
+            else:
+                fresh = [
+                    (record, row)
+                    for record, row in zip(records, prepared.rows, strict=True)
+                    if row["event_id"] in stored
+                ]
+                self.project(connection, fresh, prepared.now_ms)
+            receipt = make_receipt(len(stored), len(records) - len(stored))
+            connection.execute(
+                self._insert_batch,
+                {
+                    "node_id": node,
+                    "seq": seq,
+                    "batch_hash": batch_hash,
+                    "record_count": len(records),
+                    "envelope_bytes": envelope_bytes,
+                    "received_at_ms": prepared.now_ms,
+                    "receipt": receipt,
+                },
+            )
+            before_commit()
+        return BatchOutcome(len(stored), len(records) - len(stored), receipt)
+
+    def _insert_events(
+        self, connection: Connection, prepared: PreparedBatch, *, careful: bool
+    ) -> set[str]:
+        """Insert the events not stored yet; return the ids of those this call stored.
+
+        PostgreSQL: COPYs them all; if one was stored already, the COPY fails, the
+        transaction is rolled back and tried again ``careful``: looking the ids up first
+        and COPYing the rest (:class:`NewRowsCopy`). So a known event counts as known,
+        never twice.
+        SQLite: ``ON CONFLICT DO NOTHING`` as one executemany, which cannot return rows:
+        if it wrote every row, every id is new (the usual case); otherwise the new ones
+        are those now carrying this batch's node and seq. That is exact: SQLite has one
+        writer at a time (``BEGIN IMMEDIATE``), and no other transaction can store
+        events under this (node, seq), whose ``batches`` row (primary key) this
+        transaction writes and whose head it has just advanced.
+        """
+        rows = prepared.ordered  # one lock order for every writer: no deadlock
+        if not rows:
+            return set()
+        if self._new_events is not None:
+            if careful:
+                return self._new_events.execute(connection, rows, look_up=True)
+            return self._new_events.write(connection, rows, prepared.events_copy)
+        result = self._events_insert.execute(connection, rows)
+        if result.rowcount == len(rows):
+            return {row["event_id"] for row in rows}
+        ids = json.dumps([row["event_id"] for row in rows])
+        found = connection.exec_driver_sql(
+            "SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))"
+            " AND batch_node_id = ? AND batch_seq = ?",
+            (ids, prepared.node_id, prepared.seq),
+        )
+        return {event_id for (event_id,) in found}
+
+    def _merge_projection(
+        self, connection: Connection, prepared: PreparedBatch, *, careful: bool
+    ) -> None:
+        """Every event of the batch was new: merge its prepared fold (as :meth:`project`)."""
+        rows = prepared.projection
+        if self._new_transactions is not None and len(rows) >= _COPY_FROM_ROWS:
+            if careful:
+                created = self._new_transactions.execute(connection, rows, look_up=True)
+            else:
+                started = [row for row in rows if row["transaction_id"] in prepared.started]
+                created = self._new_transactions.write(connection, started, prepared.started_copy)
+            rows = [row for row in rows if row["transaction_id"] not in created]
+        if rows:
+            self._projection_upsert.execute(connection, rows)
+
+    def project(
+        self,
+        connection: Connection,
+        fresh: Sequence[tuple[Record, dict[str, Any]]],
+        now_ms: int,
+    ) -> None:
+        """Fold new events (each with its event row) into the per-transaction projection
+        (:func:`fold_projection`), then merge into the stored rows by one upsert that
+        compares keys in the database: no read-modify-write, so a concurrent writer's
+        higher key is never overwritten by a lower one.
+
+        On PostgreSQL a batch's new transactions (most of a backlog: each
+        ``transaction.created`` starts one) are COPYed instead, as its events are, and
+        only the rest go through the upsert. New means, in the prepared path, started in
+        this batch; if one of those was stored already after all (its status arrived
+        first), the COPY fails and the careful retry looks up which are stored, as here.
+        """
+        folded = fold_projection(fresh, now_ms)
+        # Sorted for the same reason as the events: one lock order for every writer.
+        rows = [folded[txn] for txn in sorted(folded)]
+        if self._new_transactions is not None and len(rows) >= _COPY_FROM_ROWS:
+            created = self._new_transactions.execute(connection, rows, look_up=True)
+            rows = [row for row in rows if row["transaction_id"] not in created]
+        if rows:
+            self._projection_upsert.execute(connection, rows)
