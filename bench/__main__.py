@@ -188,17 +188,22 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, bool
                 sizes["sealed_over_raw"] <= 0.30,
             ),
         ]
-    for drain in results.get("drain", {}).values():
+    for key, drain in results.get("drain", {}).items():
         backend = "SQLite" if drain["backend"] == "sqlite" else "PostgreSQL"
         item = f"3 drain {drain['records'] // 1000}k, {backend}"
+        # The rate target is stated for the large backlog; the small one is there to show
+        # that memory stays flat (a round's fixed costs weigh more in a short drain).
+        stated = key.endswith("_large")
         rows += [
             (
                 item,
                 "records/s end to end",
                 f"{drain['records_per_second']:,.0f} ({drain['of_limit']:.0%} of bulk "
                 f"{drain['limit']['records_per_second']:,.0f})",
-                ">= 12,000/s and >= 30% of bulk",
-                drain["records_per_second"] >= 12_000 and drain["of_limit"] >= 0.30,
+                ">= 12,000/s and >= 30% of bulk" if stated else "(memory comparison run)",
+                drain["records_per_second"] >= 12_000 and drain["of_limit"] >= 0.30
+                if stated
+                else None,
             ),
             (
                 "",
