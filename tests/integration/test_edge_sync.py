@@ -293,3 +293,28 @@ def test_a_wrong_hub_fingerprint_stops_enrollment_before_the_token_is_sent(
         "--hub-fingerprint", facts["hub_signing_fingerprint"],
         "--data-dir", str(edge.data_dir),
     )  # fmt: skip
+
+
+def test_a_refused_request_among_two_in_flight_loses_and_duplicates_nothing(
+    hub_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # One ingest slot and no waiting room: of the two batches the node sends at once,
+    # one is turned away with 503 (or held, then told chain_gap). Rounds fail (exit 5)
+    # until everything is through; nothing may arrive twice or go missing.
+    hub = hub_factory()
+    hub.init()
+    hub.start(extra_env={"HUB_INGEST_CONCURRENCY": "1", "HUB_INGEST_WAIT_MS": "0"})
+    edge = enrolled_edge(hub, tmp_path, "aswan", "مركز خدمات مصر بأسوان")
+    recorded, fees = record_in_process(edge, 2100)  # three batches
+    outcomes = []
+    for _ in range(12):
+        outcomes.append(edge.run("sync", "--once").returncode)
+        if outcomes[-1] == 0:
+            break
+    assert outcomes[-1] == 0, outcomes
+    assert set(outcomes) <= {0, EXIT_NOT_DELIVERED}, outcomes
+    assert EXIT_NOT_DELIVERED in outcomes, "no request was refused: the test proves nothing"
+    at_hub = HubView(hub).created_transactions("aswan")
+    assert sorted(at_hub) == sorted(recorded)
+    assert HubView(hub).fee_total("aswan") == fees
+    assert edge.status()["unsent_batches"] == 0
