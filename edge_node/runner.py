@@ -89,7 +89,7 @@ class SyncLoop:
                     node.pii,
                     data_dir=str(self.data_dir),
                     sealer=self.sealer,
-                    seal=False,
+                    seal_partial=False,  # full batches only; the seal job times the rest
                 )
             except Exception as error:
                 delay = self.backoff.record_failure(

@@ -73,6 +73,14 @@ def check_chain(store: Store, transport: Transport) -> None:
         _halt(store, f"the hub's batch {hub_seq} differs from this node's: forked history")
 
 
+def _full_batch_pending(store: Store, records: int) -> bool:
+    # The record-th pending event exists: a walk of that many rows, not a full count.
+    row = store.connection.execute(
+        "SELECT 1 FROM outbox ORDER BY position LIMIT 1 OFFSET ?", (records - 1,)
+    ).fetchone()
+    return row is not None
+
+
 def _first_unacked(store: Store, after: int) -> int | None:
     row = store.connection.execute(
         "SELECT min(seq) FROM batches WHERE seq > ? AND acked_at_ms IS NULL", (after,)
@@ -241,15 +249,23 @@ def sync_round(
     data_dir: str,
     sealer: SealerConfig = SealerConfig(),
     seal: bool = True,
+    seal_partial: bool = True,
 ) -> SyncReport:
     """Run one full round. Raises Retryable/Final errors from :mod:`edge_node.errors`;
-    whatever completed before the error stays done."""
+    whatever completed before the error stays done.
+
+    With ``seal``, pending events are sealed while batches are in flight; without
+    ``seal_partial``, only full batches (``sealer.max_records``): the ``run`` service
+    leaves a partial one to its seal job's timer, so a quiet center does not send a
+    batch per event, while a backlog still drains with sealing and pushing overlapped."""
     report = SyncReport()
     try:
         check_chain(store, transport)
         halted = store.get_state(HALT_KEY)
 
         def seal_next() -> bool:
+            if not seal_partial and not _full_batch_pending(store, sealer.max_records):
+                return False
             sealed = seal_pending(
                 store,
                 node_id=identity.node_id,

@@ -7,6 +7,7 @@ import json
 import shutil
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -270,6 +271,28 @@ def test_the_service_keeps_retrying_and_delivers_when_the_hub_returns(
         assert sorted(HubView(hub).created_transactions("arish")) == sorted(recorded)
     finally:
         assert stop_process(service) == 0  # SIGTERM ends it cleanly
+
+
+def test_the_service_drains_full_batches_and_leaves_a_partial_one_to_its_timer(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    edge = enrolled_edge(hub, tmp_path, "arish", "مركز خدمات مصر بالعريش")
+    recorded, _ = record_in_process(edge, 2050)  # two full batches and 50 more
+    service = edge.spawn_run("--sync-interval", "0.5", "--seal-after", "3600")
+    try:
+        wait_for(
+            lambda: edge.status()["transactions_delivered"] == 2000,
+            timeout_s=60,
+            what="the service to deliver the full batches",
+        )
+        time.sleep(2)  # several more rounds: the 50 wait for the seal timer, unsealed
+        status = edge.status()
+        assert (status["transactions_delivered"], status["pending_events"]) == (2000, 50)
+        assert status["unsent_batches"] == 0
+        at_hub = HubView(hub).created_transactions("arish")
+        assert len(at_hub) == len(set(at_hub)) == 2000 and set(at_hub) <= set(recorded)
+    finally:
+        assert stop_process(service) == 0
 
 
 def test_a_wrong_hub_fingerprint_stops_enrollment_before_the_token_is_sent(
