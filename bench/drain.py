@@ -30,7 +30,7 @@ from bench._support import (
     scratch_dir,
 )
 from bench.seal_open import build_batches
-from central_hub.storage.rows import event_row, fold_projection
+from central_hub.storage.rows import event_row, fold_projection, wire_form
 from demo.fault_proxy import LinkProfile, ProxyThread
 from edge_node.sync import sync_round
 from sync_protocol import Record, encode_records
@@ -159,12 +159,13 @@ def _hub_rows(
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The event and projection rows the hub's ingest would store for ``records``
     (built by the hub's own row builders, batches of 1,000 as the edge seals them)."""
+    forms = [wire_form(record) for record in records]
     rows = [
-        event_row(record, now_ms, batch_node_id=node_id, batch_seq=index // 1000 + 1)
-        for index, record in enumerate(records)
+        event_row(wire, body, now_ms, batch_node_id=node_id, batch_seq=index // 1000 + 1)
+        for index, (wire, body) in enumerate(forms)
     ]
     events = [tuple(row[c] for c in EVENT_COLUMNS) for row in rows]
-    projection = fold_projection(zip(records, rows, strict=True), now_ms)
+    projection = fold_projection(zip([wire for wire, _ in forms], rows, strict=True), now_ms)
     transactions = [tuple(row[c] for c in TRANSACTION_COLUMNS) for row in projection.values()]
     return events, transactions
 

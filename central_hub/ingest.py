@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from central_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, Unauthenticated
 from central_hub.keystore import HubIdentity
 from central_hub.storage.batches import PreparedBatch
+from central_hub.storage.rows import stamp_node_id
 from central_hub.storage.store import ChainMoved, Store
 from sync_protocol import (
     PIPELINE_DEPTH,
@@ -30,12 +31,11 @@ from sync_protocol import (
     InvalidSeal,
     LimitExceeded,
     Limits,
-    Record,
     SealedEnvelope,
     ValidationError,
     VerifyKey,
     classify_batch,
-    open_batch_with_bodies,
+    open_batch_wire,
     parse_envelope,
     verify_envelope,
 )
@@ -196,12 +196,12 @@ class Ingestor:
         self, envelope: SealedEnvelope, center_id: str, node_key: VerifyKey
     ) -> PreparedBatch:
         """Everything before the transaction: open and validate, then the rows."""
-        records, bodies = self._open(envelope, center_id, node_key)
+        wire, bodies = self._open(envelope, center_id, node_key)
         header = envelope.header
         return self._store.prepare_batch(
             node_id=header.node_id,
             seq=header.seq,
-            records=records,
+            wire=wire,
             bodies=bodies,
             now_ms=self._clock_ms(),
         )
@@ -215,7 +215,6 @@ class Ingestor:
                 seq=header.seq,
                 batch_hash=envelope.batch_hash,
                 envelope_bytes=len(envelope.raw),
-                records=prepared.records,
                 prepared=prepared,
                 now_ms=self._clock_ms(),
                 make_receipt=lambda accepted, known: self._receipt(envelope, accepted, known),
@@ -230,9 +229,10 @@ class Ingestor:
 
     def _open(
         self, envelope: SealedEnvelope, center_id: str, node_key: VerifyKey
-    ) -> tuple[list[Record], list[str]]:
-        """The batch's validated records and each one's canonical JSON text (the stored
-        body, taken from the payload rather than re-encoded)."""
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The batch's validated records, in their wire form (the hub stores rows, so it
+        builds no record objects), and each one's canonical JSON text (the stored body,
+        taken from the payload rather than re-encoded)."""
         header = envelope.header
         if header.recipient_key_id != self._identity.opening_key.public.key_id:
             raise BadRequest(
@@ -241,7 +241,7 @@ class Ingestor:
                 hint="fetch the hub's current sealing key and re-seal unsent batches",
             )
         try:
-            records, bodies = open_batch_with_bodies(
+            wire, bodies = open_batch_wire(
                 envelope, node_key=node_key, hub_key=self._identity.opening_key, limits=self._limits
             )
         except InvalidSeal:
@@ -250,12 +250,13 @@ class Ingestor:
             raise PayloadTooLarge(error.code, str(error)) from None
         except (EnvelopeError, ValidationError) as error:
             raise BadRequest(error.code, str(error)) from None
-        for index, record in enumerate(records):
-            if record.center_id != center_id:
-                raise Forbidden("wrong_center", f"record {index} is for center {record.center_id}")
-            if record.hlc.node_id != header.node_id:
+        node = str(header.node_id)
+        for index, item in enumerate(wire):
+            if item["center_id"] != center_id:
+                raise Forbidden("wrong_center", f"record {index} is for center {item['center_id']}")
+            if stamp_node_id(item["hlc"]) != node:
                 raise BadRequest("invalid_record", f"record {index} was stamped by another node")
-        return records, bodies
+        return wire, bodies
 
     def _receipt(self, envelope: SealedEnvelope, accepted: int, known: int) -> bytes:
         header = envelope.header

@@ -3,7 +3,7 @@ and chain rules. Pure: standard library and ``cryptography`` only, no I/O."""
 
 from __future__ import annotations
 
-from sync_protocol.batch import open_batch, open_batch_with_bodies, seal_batch
+from sync_protocol.batch import open_batch, open_batch_wire, open_batch_with_bodies, seal_batch
 from sync_protocol.catalog import (
     CATEGORIES,
     Catalog,
@@ -64,6 +64,7 @@ from sync_protocol.payload import (
     decode_json,
     decode_records,
     decode_records_with_bodies,
+    decode_wire_with_bodies,
     encode_json,
     encode_records,
 )
@@ -77,6 +78,7 @@ from sync_protocol.records import (
     new_transaction_status,
     record_from_dict,
     record_to_dict,
+    wire_record_ok,
 )
 from sync_protocol.request_auth import (
     RequestAuth,
@@ -145,6 +147,7 @@ __all__ = [
     "decode_json",
     "decode_records",
     "decode_records_with_bodies",
+    "decode_wire_with_bodies",
     "derive_state",
     "encode_catalog",
     "encode_json",
@@ -155,6 +158,7 @@ __all__ = [
     "new_transaction_status",
     "new_uuid7",
     "open_batch",
+    "open_batch_wire",
     "open_batch_with_bodies",
     "open_changes",
     "open_envelope",
@@ -173,4 +177,5 @@ __all__ = [
     "verify_envelope",
     "verify_receipt",
     "verify_request_auth",
+    "wire_record_ok",
 ]

@@ -97,11 +97,21 @@ _SET_COUNTER: Final[Callable[[HlcStamp, int], None]] = HlcStamp.__dict__["counte
 _SET_NODE: Final[Callable[[HlcStamp, uuid.UUID], None]] = HlcStamp.__dict__["node_id"].__set__
 
 
+def _is_stamp_text(text: object) -> bool:
+    """``text`` is a canonical stamp (``HlcStamp.decode`` would accept it)."""
+    return type(text) is str and _CANONICAL_TEXT.fullmatch(text) is not None
+
+
 def _decode_canonical(text: object) -> HlcStamp | None:
     """``HlcStamp.decode(text)`` if ``text`` is a canonical stamp, else None (no error: the
     caller's plain path reports it)."""
     if type(text) is not str or _CANONICAL_TEXT.fullmatch(text) is None:
         return None
+    return _stamp_from_canonical(text)
+
+
+def _stamp_from_canonical(text: str) -> HlcStamp:
+    """``HlcStamp.decode(text)`` for a ``text`` already known to be a canonical stamp."""
     node = text[25:]
     node_id = _NODE_IDS.get(node)
     stamp = _NEW(HlcStamp)

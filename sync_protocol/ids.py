@@ -52,6 +52,11 @@ def _uuid_from_canonical(text: str) -> uuid.UUID:
     return value
 
 
+def _is_uuid7_text(value: object) -> bool:
+    """``value`` is the canonical text of a UUIDv7 (``parse_uuid`` would accept it)."""
+    return type(value) is str and _CANONICAL_UUID7.fullmatch(value) is not None
+
+
 def _canonical_uuid7(value: object) -> uuid.UUID | None:
     """``value`` as a UUID if it is the canonical text of a UUIDv7, else None (no error:
     the caller's plain path reports it)."""

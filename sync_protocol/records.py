@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Final, Literal, TypeAlias
 
 from sync_protocol.errors import RecordError
-from sync_protocol.hlc import HlcStamp, _decode_canonical
-from sync_protocol.ids import _canonical_uuid7, parse_uuid
+from sync_protocol.hlc import HlcStamp, _is_stamp_text, _stamp_from_canonical
+from sync_protocol.ids import _is_uuid7_text, _uuid_from_canonical, parse_uuid
 from sync_protocol.national_id import _date_key, _passes, check_national_id
 from sync_protocol.text import _is_canonical, _is_slug, clean_text, require_slug
 
@@ -37,6 +37,7 @@ __all__ = [
     "new_transaction_status",
     "record_from_dict",
     "record_to_dict",
+    "wire_record_ok",
 ]
 
 MAX_NAME_CHARS: Final = 120
@@ -381,24 +382,19 @@ def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[_Setter, ...]:
 _STATUS_SET: Final = frozenset(STATUSES)
 
 
-def _created_from_wire(data: dict[str, object]) -> TransactionCreated | None:
+def _created_wire_ok(data: dict[str, object]) -> bool:
+    """The fast path's checks of a ``transaction.created`` (keys already checked)."""
     raw_event_id = data["event_id"]
-    event_id = _canonical_uuid7(raw_event_id)
     raw_transaction_id = data["transaction_id"]
-    if event_id is None or type(raw_transaction_id) is not str:
-        return None
-    hlc = _decode_canonical(data["hlc"])
-    center_id = data["center_id"]
     service_code = data["service_code"]
-    national_id = data["national_id"]
-    citizen_name = data["citizen_name"]
-    fee = data["fee_piasters"]
-    staff_id = data["staff_id"]
     recorded_at_ms = data["recorded_at_ms"]
-    if (
-        raw_transaction_id != raw_event_id
-        or hlc is None
-        or not _is_slug(center_id)
+    fee = data["fee_piasters"]
+    return not (
+        not _is_uuid7_text(raw_event_id)
+        or type(raw_transaction_id) is not str
+        or raw_transaction_id != raw_event_id
+        or not _is_stamp_text(data["hlc"])
+        or not _is_slug(data["center_id"])
         or type(service_code) is not str
         or (
             service_code not in _PASSED_SERVICE_CODES
@@ -406,64 +402,88 @@ def _created_from_wire(data: dict[str, object]) -> TransactionCreated | None:
         )
         or type(recorded_at_ms) is not int
         or not 0 <= recorded_at_ms <= _MAX_TIME_MS
-        or not _passes(national_id, _latest_birth_key(recorded_at_ms // _MS_PER_DAY))
-        or not _is_canonical(citizen_name, MAX_NAME_CHARS, False, False)
+        or not _passes(data["national_id"], _latest_birth_key(recorded_at_ms // _MS_PER_DAY))
+        or not _is_canonical(data["citizen_name"], MAX_NAME_CHARS, False, False)
         or type(fee) is not int
         or not 0 <= fee <= MAX_FEE_PIASTERS
-        or not _is_slug(staff_id)
-    ):
+        or not _is_slug(data["staff_id"])
+    )
+
+
+def _status_wire_ok(data: dict[str, object]) -> bool:
+    """The fast path's checks of a ``transaction.status`` (keys already checked)."""
+    raw_event_id = data["event_id"]
+    raw_transaction_id = data["transaction_id"]
+    status = data["status"]
+    recorded_at_ms = data["recorded_at_ms"]
+    return not (
+        not _is_uuid7_text(raw_event_id)
+        or not (
+            (type(raw_transaction_id) is str and raw_transaction_id == raw_event_id)
+            or _is_uuid7_text(raw_transaction_id)
+        )
+        or not _is_stamp_text(data["hlc"])
+        or not _is_slug(data["center_id"])
+        or type(status) is not str
+        or status not in _STATUS_SET
+        or not _is_slug(data["actor_id"])
+        or not _is_canonical(data["note"], MAX_NOTE_CHARS, True, True)
+        or type(recorded_at_ms) is not int
+        or not 0 <= recorded_at_ms <= _MAX_TIME_MS
+    )
+
+
+def wire_record_ok(data: object) -> bool:
+    """True if ``record_from_dict(data)`` takes its fast path, which means it accepts
+    ``data`` and ``record_to_dict`` of the record is ``data`` again, value for value.
+    False says nothing: ``record_from_dict`` decides (and reports what is wrong).
+    For a receiver that keeps the wire form and needs no :class:`Record` objects."""
+    if type(data) is dict and type(kind := data.get("type")) is str:
+        if kind == CREATED and data.keys() == _CREATED_KEYS:
+            return _created_wire_ok(data)
+        if kind == STATUS and data.keys() == _STATUS_KEYS:
+            return _status_wire_ok(data)
+    return False
+
+
+def _created_from_wire(data: dict[str, object]) -> TransactionCreated | None:
+    if not _created_wire_ok(data):
         return None
+    event_id = _uuid_from_canonical(data["event_id"])  # type: ignore[arg-type]
     record = _NEW(TransactionCreated)
     _SET_C_EVENT_ID(record, event_id)
-    _SET_C_HLC(record, hlc)
-    _SET_C_CENTER_ID(record, center_id)
+    _SET_C_HLC(record, _stamp_from_canonical(data["hlc"]))  # type: ignore[arg-type]
+    _SET_C_CENTER_ID(record, data["center_id"])
     _SET_C_TRANSACTION_ID(record, event_id)
-    _SET_C_SERVICE_CODE(record, service_code)
-    _SET_C_NATIONAL_ID(record, national_id)
-    _SET_C_CITIZEN_NAME(record, citizen_name)
-    _SET_C_FEE_PIASTERS(record, fee)
-    _SET_C_STAFF_ID(record, staff_id)
-    _SET_C_RECORDED_AT_MS(record, recorded_at_ms)
+    _SET_C_SERVICE_CODE(record, data["service_code"])
+    _SET_C_NATIONAL_ID(record, data["national_id"])
+    _SET_C_CITIZEN_NAME(record, data["citizen_name"])
+    _SET_C_FEE_PIASTERS(record, data["fee_piasters"])
+    _SET_C_STAFF_ID(record, data["staff_id"])
+    _SET_C_RECORDED_AT_MS(record, data["recorded_at_ms"])
     return record
 
 
 def _status_from_wire(data: dict[str, object]) -> TransactionStatus | None:
-    raw_event_id = data["event_id"]
-    event_id = _canonical_uuid7(raw_event_id)
-    if event_id is None:
+    if not _status_wire_ok(data):
         return None
-    raw_transaction_id = data["transaction_id"]
-    if type(raw_transaction_id) is str and raw_transaction_id == raw_event_id:
-        transaction_id: uuid.UUID | None = event_id
-    else:
-        transaction_id = _canonical_uuid7(raw_transaction_id)
-    hlc = _decode_canonical(data["hlc"])
-    center_id = data["center_id"]
-    status = data["status"]
-    actor_id = data["actor_id"]
-    note = data["note"]
-    recorded_at_ms = data["recorded_at_ms"]
-    if (
-        transaction_id is None
-        or hlc is None
-        or not _is_slug(center_id)
-        or type(status) is not str
-        or status not in _STATUS_SET
-        or not _is_slug(actor_id)
-        or not _is_canonical(note, MAX_NOTE_CHARS, True, True)
-        or type(recorded_at_ms) is not int
-        or not 0 <= recorded_at_ms <= _MAX_TIME_MS
-    ):
-        return None
+    raw_event_id: str = data["event_id"]  # type: ignore[assignment]
+    raw_transaction_id: str = data["transaction_id"]  # type: ignore[assignment]
+    event_id = _uuid_from_canonical(raw_event_id)
     record = _NEW(TransactionStatus)
     _SET_S_EVENT_ID(record, event_id)
-    _SET_S_HLC(record, hlc)
-    _SET_S_CENTER_ID(record, center_id)
-    _SET_S_TRANSACTION_ID(record, transaction_id)
-    _SET_S_STATUS(record, status)
-    _SET_S_ACTOR_ID(record, actor_id)
-    _SET_S_NOTE(record, note)
-    _SET_S_RECORDED_AT_MS(record, recorded_at_ms)
+    _SET_S_HLC(record, _stamp_from_canonical(data["hlc"]))  # type: ignore[arg-type]
+    _SET_S_CENTER_ID(record, data["center_id"])
+    _SET_S_TRANSACTION_ID(
+        record,
+        event_id
+        if raw_transaction_id == raw_event_id
+        else _uuid_from_canonical(raw_transaction_id),
+    )
+    _SET_S_STATUS(record, data["status"])
+    _SET_S_ACTOR_ID(record, data["actor_id"])
+    _SET_S_NOTE(record, data["note"])
+    _SET_S_RECORDED_AT_MS(record, data["recorded_at_ms"])
     return record
 
 

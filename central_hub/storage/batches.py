@@ -10,7 +10,7 @@ starts. Only the rare retry after a unique violation works them out again inside
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from central_hub.storage import schema as t
 from central_hub.storage.bulk import CopyFailed, NewRowsCopy, RowsInsert, copy_text
 from central_hub.storage.interface import BatchOutcome, ChainMoved
 from central_hub.storage.rows import batch_event_rows, fold_projection, projection_upsert
-from sync_protocol import Record, TransactionCreated
+from sync_protocol.records import CREATED
 
 __all__ = ["BatchWriter", "PreparedBatch"]
 
@@ -41,7 +41,7 @@ class PreparedBatch:
     node_id: str
     seq: int
     now_ms: int
-    records: Sequence[Record]
+    wire: Sequence[Mapping[str, Any]]  # the records, validated, in their wire form
     rows: list[dict[str, Any]]  # the events rows, in record order
     ordered: list[dict[str, Any]] = field(default_factory=list)  # by event id: lock order
     projection: list[dict[str, Any]] = field(default_factory=list)  # all records folded
@@ -87,27 +87,24 @@ class BatchWriter:
         *,
         node_id: str,
         seq: int,
-        records: Sequence[Record],
-        bodies: Sequence[str] | None,
+        wire: Sequence[Mapping[str, Any]],
+        bodies: Sequence[str],
         now_ms: int,
     ) -> PreparedBatch:
-        """Everything about batch ``seq`` that needs no database; ``bodies`` as for
-        :func:`~central_hub.storage.rows.event_row`."""
-        rows = batch_event_rows(records, bodies, node_id=node_id, seq=seq, now_ms=now_ms)
-        folded = fold_projection(zip(records, rows, strict=True), now_ms)
+        """Everything about batch ``seq`` that needs no database: its records in their
+        validated wire form (``sync_protocol.decode_wire_with_bodies``) and each one's
+        canonical JSON."""
+        rows = batch_event_rows(wire, bodies, node_id=node_id, seq=seq, now_ms=now_ms)
+        folded = fold_projection(zip(wire, rows, strict=True), now_ms)
         prepared = PreparedBatch(
             node_id=node_id,
             seq=seq,
             now_ms=now_ms,
-            records=records,
+            wire=wire,
             rows=rows,
             ordered=sorted(rows, key=lambda row: row["event_id"]),
             projection=[folded[txn] for txn in sorted(folded)],
-            started=frozenset(
-                row["transaction_id"]
-                for record, row in zip(records, rows, strict=True)
-                if isinstance(record, TransactionCreated)
-            ),
+            started=frozenset(row["transaction_id"] for row in rows if row["type"] == CREATED),
         )
         if self._new_events is not None and self._new_transactions is not None:
             prepared.events_copy = copy_text(prepared.ordered, self._new_events.columns)
@@ -162,7 +159,7 @@ class BatchWriter:
         before_commit: Callable[[], None],
         careful: bool,
     ) -> BatchOutcome:
-        node, seq, records = prepared.node_id, prepared.seq, prepared.records
+        node, seq, records = prepared.node_id, prepared.seq, prepared.wire
         with self._engine.begin() as connection:
             advanced = connection.execute(
                 self._advance_head,
@@ -175,8 +172,8 @@ class BatchWriter:
                 self._merge_projection(connection, prepared, careful=careful)
             else:
                 fresh = [
-                    (record, row)
-                    for record, row in zip(records, prepared.rows, strict=True)
+                    (wire, row)
+                    for wire, row in zip(records, prepared.rows, strict=True)
                     if row["event_id"] in stored
                 ]
                 self.project(connection, fresh, prepared.now_ms)
@@ -248,10 +245,10 @@ class BatchWriter:
     def project(
         self,
         connection: Connection,
-        fresh: Sequence[tuple[Record, dict[str, Any]]],
+        fresh: Sequence[tuple[Mapping[str, Any], dict[str, Any]]],
         now_ms: int,
     ) -> None:
-        """Fold new events (each with its event row) into the per-transaction projection
+        """Fold new events (each wire form with its event row) into the per-transaction projection
         (:func:`fold_projection`), then merge into the stored rows by one upsert that
         compares keys in the database: no read-modify-write, so a concurrent writer's
         higher key is never overwritten by a lower one.

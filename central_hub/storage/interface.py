@@ -7,7 +7,7 @@ SQLAlchemy implementation shared by SQLite and PostgreSQL.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -100,8 +100,8 @@ class Store(Protocol):
         *,
         node_id: uuid.UUID,
         seq: int,
-        records: Sequence[Record],
-        bodies: Sequence[str] | None,
+        wire: Sequence[Mapping[str, Any]],
+        bodies: Sequence[str],
         now_ms: int,
     ) -> PreparedBatch: ...
     def commit_batch(
@@ -111,10 +111,10 @@ class Store(Protocol):
         seq: int,
         batch_hash: bytes,
         envelope_bytes: int,
-        records: Sequence[Record],
         now_ms: int,
         make_receipt: Callable[[int, int], bytes],
         before_commit: Callable[[], None] = ...,
+        records: Sequence[Record] = ...,
         prepared: PreparedBatch | None = None,
     ) -> BatchOutcome: ...
     def quarantine_batch(

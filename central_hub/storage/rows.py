@@ -3,16 +3,25 @@ merges a projection row into the stored one (the higher precedence key wins)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func
 
 from central_hub.storage import schema as t
-from sync_protocol import Record, TransactionCreated, encode_json, record_to_dict
+from sync_protocol import Record, encode_json, record_to_dict
+from sync_protocol.records import CREATED
 from sync_protocol.state import STATUS_PRECEDENCE
 
-__all__ = ["batch_event_rows", "event_row", "fold_projection", "projection_upsert", "status_key"]
+__all__ = [
+    "batch_event_rows",
+    "event_row",
+    "fold_projection",
+    "projection_upsert",
+    "stamp_node_id",
+    "status_key",
+    "wire_form",
+]
 
 # Where the node id starts in an encoded HLC stamp (``HlcStamp.encode``: 18-digit wall
 # time, dash, 5-digit counter, dash, node id).
@@ -23,31 +32,37 @@ def status_key(status: str, hlc: str, event_id: str) -> str:
     return f"{STATUS_PRECEDENCE[status]}|{hlc}|{event_id}"
 
 
+def stamp_node_id(hlc: str) -> str:
+    """The node id in the canonical text of an HLC stamp (it ends the text)."""
+    return hlc[_HLC_NODE_AT:]
+
+
+def wire_form(record: Record) -> tuple[dict[str, Any], str]:
+    """``record``'s wire dict and its canonical JSON: what a batch's payload holds for it
+    (for events the hub makes, and for callers that hold records)."""
+    wire = record_to_dict(record)
+    return wire, encode_json(wire).decode("utf-8")
+
+
 def event_row(
-    record: Record,
+    wire: Mapping[str, Any],
+    body: str,
     now_ms: int,
     *,
     batch_node_id: str | None,
     batch_seq: int | None,
-    body: str | None = None,
 ) -> dict[str, Any]:
-    """The ``events`` row of ``record``. ``body`` is its canonical JSON if the caller has
-    it (a batch's payload holds it, see ``open_batch_with_bodies``); else it is encoded
-    here (hub-made events, one at a time)."""
-    event_id = str(record.event_id)
-    transaction_id = (
-        event_id if record.transaction_id is record.event_id else str(record.transaction_id)
-    )
-    hlc = record.hlc.encode()
-    if body is None:
-        body = encode_json(record_to_dict(record)).decode("utf-8")
+    """The ``events`` row of a record in its validated wire form (``decode_wire_with_bodies``
+    or :func:`wire_form`); ``body`` is its canonical JSON. The ids and the stamp are
+    canonical text there already: nothing is rendered again."""
+    hlc = wire["hlc"]
     return {
-        "event_id": event_id,
-        "transaction_id": transaction_id,
-        "center_id": record.center_id,
-        "type": record.type,
+        "event_id": wire["event_id"],
+        "transaction_id": wire["transaction_id"],
+        "center_id": wire["center_id"],
+        "type": wire["type"],
         "hlc": hlc,
-        "origin_node_id": hlc[_HLC_NODE_AT:],  # the stamp ends with its node id
+        "origin_node_id": stamp_node_id(hlc),
         "batch_node_id": batch_node_id,
         "batch_seq": batch_seq,
         "body": body,
@@ -56,36 +71,34 @@ def event_row(
 
 
 def batch_event_rows(
-    records: Sequence[Record],
-    bodies: Sequence[str] | None,
+    wire: Sequence[Mapping[str, Any]],
+    bodies: Sequence[str],
     *,
     node_id: str,
     seq: int,
     now_ms: int,
 ) -> list[dict[str, Any]]:
-    """The ``events`` rows of batch ``seq`` of ``node_id``; ``bodies`` as for
-    :func:`event_row`, one per record in the same order, or None to encode them here."""
-    if bodies is None:
-        return [event_row(r, now_ms, batch_node_id=node_id, batch_seq=seq) for r in records]
+    """The ``events`` rows of batch ``seq`` of ``node_id``: one per record, in order."""
     return [
-        event_row(r, now_ms, batch_node_id=node_id, batch_seq=seq, body=body)
-        for r, body in zip(records, bodies, strict=True)
+        event_row(item, body, now_ms, batch_node_id=node_id, batch_seq=seq)
+        for item, body in zip(wire, bodies, strict=True)
     ]
 
 
 def fold_projection(
-    events: Iterable[tuple[Record, dict[str, Any]]], now_ms: int
+    events: Iterable[tuple[Mapping[str, Any], dict[str, Any]]], now_ms: int
 ) -> dict[str, dict[str, Any]]:
-    """The ``transactions`` rows for ``events`` (each record with its :func:`event_row`),
-    by transaction id: the highest precedence key wins, so arrival order does not matter."""
+    """The ``transactions`` rows for ``events`` (each record's wire form with its
+    :func:`event_row`), by transaction id: the highest precedence key wins, so arrival
+    order does not matter."""
     folded: dict[str, dict[str, Any]] = {}
-    for record, event in events:
+    for wire, event in events:
         txn = event["transaction_id"]
         row = folded.get(txn)
         if row is None:
             row = folded[txn] = {
                 "transaction_id": txn,
-                "center_id": record.center_id,
+                "center_id": wire["center_id"],
                 "service_code": None,
                 "fee_piasters": None,
                 "recorded_at_ms": None,
@@ -93,13 +106,13 @@ def fold_projection(
                 "status_key": "",
                 "updated_at_ms": now_ms,
             }
-        if isinstance(record, TransactionCreated):
-            row["service_code"] = record.service_code
-            row["fee_piasters"] = record.fee_piasters
-            row["recorded_at_ms"] = record.recorded_at_ms
+        if wire["type"] == CREATED:
+            row["service_code"] = wire["service_code"]
+            row["fee_piasters"] = wire["fee_piasters"]
+            row["recorded_at_ms"] = wire["recorded_at_ms"]
             status = "created"
         else:
-            status = record.status
+            status = wire["status"]
         key = status_key(status, event["hlc"], event["event_id"])
         if key > row["status_key"]:
             row["status_key"] = key

@@ -8,7 +8,7 @@ any instant leaves either all of them or none.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -37,7 +37,7 @@ from central_hub.storage.interface import (
     Store,
     TokenRedemption,
 )
-from central_hub.storage.rows import event_row
+from central_hub.storage.rows import event_row, wire_form
 from sync_protocol import (
     STATUSES,
     Record,
@@ -226,12 +226,12 @@ class SqlStore:
         *,
         node_id: uuid.UUID,
         seq: int,
-        records: Sequence[Record],
-        bodies: Sequence[str] | None,
+        wire: Sequence[Mapping[str, Any]],
+        bodies: Sequence[str],
         now_ms: int,
     ) -> PreparedBatch:
         return self._batches.prepare(
-            node_id=str(node_id), seq=seq, records=records, bodies=bodies, now_ms=now_ms
+            node_id=str(node_id), seq=seq, wire=wire, bodies=bodies, now_ms=now_ms
         )
 
     def commit_batch(
@@ -241,10 +241,10 @@ class SqlStore:
         seq: int,
         batch_hash: bytes,
         envelope_bytes: int,
-        records: Sequence[Record],
         now_ms: int,
         make_receipt: Callable[[int, int], bytes],
         before_commit: Callable[[], None] = _no_op,
+        records: Sequence[Record] = (),
         prepared: PreparedBatch | None = None,
     ) -> BatchOutcome:
         """Store batch ``seq`` of ``node_id`` with its records, projection, chain head and
@@ -252,12 +252,18 @@ class SqlStore:
         head first (a concurrent duplicate), or if the database rolled the transaction back
         for a retry (deadlock, serialization failure); the caller re-classifies.
 
-        ``prepared``, if given, is :meth:`prepare_batch` of the same records (done while
-        the previous batch commits); else it is prepared here. Either way before the
-        transaction starts: write locks are held for the statements only."""
+        The batch is ``prepared`` (:meth:`prepare_batch`, done while the previous batch
+        commits) or, for callers that hold :class:`Record` objects, ``records``, prepared
+        here. Either way before the transaction starts: write locks are held for the
+        statements only."""
         if prepared is None:
+            forms = [wire_form(record) for record in records]
             prepared = self.prepare_batch(
-                node_id=node_id, seq=seq, records=records, bodies=None, now_ms=now_ms
+                node_id=node_id,
+                seq=seq,
+                wire=[wire for wire, _ in forms],
+                bodies=[body for _, body in forms],
+                now_ms=now_ms,
             )
         return self._batches.commit(
             prepared,
@@ -458,10 +464,11 @@ class SqlStore:
 
     def record_hub_event(self, record: TransactionStatus, now_ms: int) -> int:
         """Store a status event made at the hub and queue it for its center's feed."""
-        row = event_row(record, now_ms, batch_node_id=None, batch_seq=None)
+        wire, body = wire_form(record)
+        row = event_row(wire, body, now_ms, batch_node_id=None, batch_seq=None)
         with self.engine.begin() as connection:
             connection.execute(insert(t.events).values(**row))
-            self._batches.project(connection, [(record, row)], now_ms)
+            self._batches.project(connection, [(wire, row)], now_ms)
             return self._append_change(connection, record.center_id, "status", row["body"], now_ms)
 
     # --- monitoring --------------------------------------------------------------------------
