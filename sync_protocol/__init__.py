@@ -3,7 +3,7 @@ and chain rules. Pure: standard library and ``cryptography`` only, no I/O."""
 
 from __future__ import annotations
 
-from sync_protocol.batch import open_batch, open_batch_wire, open_batch_with_bodies, seal_batch
+from sync_protocol.batch import open_batch, open_batch_wire, seal_batch
 from sync_protocol.catalog import (
     CATEGORIES,
     Catalog,
@@ -159,7 +159,6 @@ __all__ = [
     "new_uuid7",
     "open_batch",
     "open_batch_wire",
-    "open_batch_with_bodies",
     "open_changes",
     "open_envelope",
     "parse_catalog",

@@ -18,13 +18,12 @@ from sync_protocol.errors import EnvelopeError
 from sync_protocol.keys import OpeningKey, SealingKey, SigningKey, VerifyKey
 from sync_protocol.payload import (
     decode_records,
-    decode_records_with_bodies,
     decode_wire_with_bodies,
     encode_records,
 )
 from sync_protocol.records import Record
 
-__all__ = ["open_batch", "open_batch_wire", "open_batch_with_bodies", "seal_batch"]
+__all__ = ["open_batch", "open_batch_wire", "seal_batch"]
 
 
 def seal_batch(
@@ -67,21 +66,6 @@ def open_batch(
     )
 
 
-def open_batch_with_bodies(
-    envelope: SealedEnvelope,
-    *,
-    node_key: VerifyKey,
-    hub_key: OpeningKey,
-    limits: Limits = DEFAULT_LIMITS,
-) -> tuple[list[Record], list[str]]:
-    """As :func:`open_batch`, plus each record's canonical JSON text (see
-    :func:`~sync_protocol.payload.decode_records_with_bodies`), for storing as is."""
-    payload = _open_payload(envelope, node_key=node_key, hub_key=hub_key, limits=limits)
-    return decode_records_with_bodies(
-        payload, expected_count=envelope.header.record_count, max_records=limits.max_records
-    )
-
-
 def open_batch_wire(
     envelope: SealedEnvelope,
     *,
@@ -89,7 +73,8 @@ def open_batch_wire(
     hub_key: OpeningKey,
     limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """As :func:`open_batch_with_bodies`, each record in its validated wire form (see
+    """As :func:`open_batch`, for a receiver that stores records rather than using them:
+    each record in its validated wire form with its canonical JSON text (see
     :func:`~sync_protocol.payload.decode_wire_with_bodies`)."""
     payload = _open_payload(envelope, node_key=node_key, hub_key=hub_key, limits=limits)
     return decode_wire_with_bodies(
