@@ -1,8 +1,9 @@
-"""The same batch posted 20 times at once to a hub with 4 worker processes on
-PostgreSQL: stored once, every answer 200 with the byte-identical receipt."""
+"""A hub with 4 worker processes on PostgreSQL: the same batch posted 20 times at once is
+stored once with one receipt; batches sent younger-first are held and stored in order."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -39,3 +40,35 @@ def test_concurrent_duplicates_across_workers_store_once(
         assert db.execute("SELECT count(*) FROM batches").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM events").fetchone() == (200,)
         assert db.execute("SELECT count(*) FROM transactions").fetchone() == (200,)
+
+
+def test_batches_sent_out_of_order_to_several_workers_are_held_and_stored_in_order(
+    hub_factory, fresh_postgres_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    # Each pair goes on two fresh connections, the younger batch first, so it is held
+    # for its predecessor, often in another worker process (woken by polling there).
+    hub = hub_factory(fresh_postgres_url, workers=4)
+    hub.init()
+    token = hub.provision("aswan", "مركز خدمات مصر بأسوان")
+    hub.start()
+    with httpx.Client(base_url=hub.url, timeout=60) as http:
+        node = ScriptedNode(http)
+        assert node.enroll(token).status_code == 200
+        batches = [node.seal(node.records(50)) for _ in range(10)]
+
+    def push(sealed: bytes) -> httpx.Response:
+        with httpx.Client(base_url=hub.url, timeout=60) as client:
+            return ScriptedNode(client).push(sealed)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for older, younger in zip(batches[::2], batches[1::2], strict=True):
+            ahead = pool.submit(push, younger)
+            time.sleep(0.05)
+            assert push(older).status_code == 200
+            answered = ahead.result(timeout=30)
+            assert answered.status_code == 200, answered.text
+
+    with psycopg.connect(fresh_postgres_url) as db:
+        assert db.execute("SELECT max(head_seq) FROM nodes").fetchone() == (10,)
+        assert db.execute("SELECT count(*) FROM batches").fetchone() == (10,)
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (500,)
