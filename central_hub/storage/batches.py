@@ -28,6 +28,7 @@ __all__ = ["BatchWriter", "PreparedBatch"]
 # PostgreSQL deadlock_detected and serialization_failure: the transaction was rolled
 # back whole and may simply be tried again.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+_UNIQUE_VIOLATION = "23505"
 # Fewer projection rows than this go straight to the upsert (one statement, not two).
 _COPY_FROM_ROWS = 32
 # Times a batch is stored again after a unique violation, looking up first each time.
@@ -45,13 +46,11 @@ class PreparedBatch:
     rows: list[dict[str, Any]]  # the events rows, in record order
     ordered: list[dict[str, Any]] = field(default_factory=list)  # by event id: lock order
     projection: list[dict[str, Any]] = field(default_factory=list)  # all records folded
-    started: frozenset[str] = frozenset()  # transactions a created event of it starts
-    events_copy: bytes = b""  # PostgreSQL: COPY data of ``ordered``
-    started_copy: bytes = b""  # PostgreSQL: COPY data of the started projection rows
-
-
-def _no_op() -> None:
-    return None
+    # The projection rows of the transactions a created event of it starts (new, in all
+    # but rare cases), and on PostgreSQL the COPY data of them and of ``ordered``.
+    started: list[dict[str, Any]] = field(default_factory=list)
+    started_copy: bytes = b""
+    events_copy: bytes = b""
 
 
 class BatchWriter:
@@ -96,6 +95,8 @@ class BatchWriter:
         canonical JSON."""
         rows = batch_event_rows(wire, bodies, node_id=node_id, seq=seq, now_ms=now_ms)
         folded = fold_projection(zip(wire, rows, strict=True), now_ms)
+        projection = [folded[txn] for txn in sorted(folded)]
+        started = {row["transaction_id"] for row in rows if row["type"] == CREATED}
         prepared = PreparedBatch(
             node_id=node_id,
             seq=seq,
@@ -103,15 +104,12 @@ class BatchWriter:
             wire=wire,
             rows=rows,
             ordered=sorted(rows, key=lambda row: row["event_id"]),
-            projection=[folded[txn] for txn in sorted(folded)],
-            started=frozenset(row["transaction_id"] for row in rows if row["type"] == CREATED),
+            projection=projection,
+            started=[row for row in projection if row["transaction_id"] in started],
         )
         if self._new_events is not None and self._new_transactions is not None:
             prepared.events_copy = copy_text(prepared.ordered, self._new_events.columns)
-            prepared.started_copy = copy_text(
-                [row for row in prepared.projection if row["transaction_id"] in prepared.started],
-                self._new_transactions.columns,
-            )
+            prepared.started_copy = copy_text(prepared.started, self._new_transactions.columns)
         return prepared
 
     def commit(
@@ -121,7 +119,7 @@ class BatchWriter:
         batch_hash: bytes,
         envelope_bytes: int,
         make_receipt: Callable[[int, int], bytes],
-        before_commit: Callable[[], None] = _no_op,
+        before_commit: Callable[[], None],
     ) -> BatchOutcome:
         """Store ``prepared`` in one transaction (see ``Store.commit_batch``)."""
         careful = False  # PostgreSQL: COPY without looking up first (see NewRowsCopy)
@@ -138,16 +136,18 @@ class BatchWriter:
                     f"node {prepared.node_id} batch {prepared.seq}: {type(error.orig).__name__}"
                 ) from None
             except CopyFailed as error:
-                if not error.retryable:
-                    raise
-                if not error.unique_violation or attempt == _CAREFUL_RETRIES:
+                if error.sqlstate == _UNIQUE_VIOLATION and attempt < _CAREFUL_RETRIES:
+                    # Some of these rows were stored already (a known event; a
+                    # transaction whose status arrived before it), or a concurrent
+                    # transaction stored them first: rolled back whole; now look up
+                    # before each COPY.
+                    careful = True
+                    continue
+                if error.sqlstate == _UNIQUE_VIOLATION or error.sqlstate in _RETRYABLE_SQLSTATES:
                     raise ChainMoved(
                         f"node {prepared.node_id} batch {prepared.seq}: {error}"
                     ) from None
-                # Some of these rows were stored already (a known event; a transaction
-                # whose status arrived before it), or a concurrent transaction stored
-                # them first: rolled back whole; now look up before each COPY.
-                careful = True
+                raise
         raise AssertionError("unreachable")
 
     def _commit(
@@ -168,8 +168,8 @@ class BatchWriter:
             if advanced is None:
                 raise ChainMoved(f"node {node} head is no longer at seq {seq - 1}")
             stored = self._insert_events(connection, prepared, careful=careful)
-            if len(stored) == len(records):
-                self._merge_projection(connection, prepared, careful=careful)
+            if len(stored) == len(records):  # the prepared fold is the fold of the new
+                self._merge(connection, prepared.projection, None if careful else prepared)
             else:
                 fresh = [
                     (wire, row)
@@ -214,7 +214,7 @@ class BatchWriter:
             return set()
         if self._new_events is not None:
             if careful:
-                return self._new_events.execute(connection, rows, look_up=True)
+                return self._new_events.copy_new(connection, rows)
             return self._new_events.write(connection, rows, prepared.events_copy)
         result = self._events_insert.execute(connection, rows)
         if result.rowcount == len(rows):
@@ -227,43 +227,42 @@ class BatchWriter:
         )
         return {event_id for (event_id,) in found}
 
-    def _merge_projection(
-        self, connection: Connection, prepared: PreparedBatch, *, careful: bool
-    ) -> None:
-        """Every event of the batch was new: merge its prepared fold (as :meth:`project`)."""
-        rows = prepared.projection
-        if self._new_transactions is not None and len(rows) >= _COPY_FROM_ROWS:
-            if careful:
-                created = self._new_transactions.execute(connection, rows, look_up=True)
-            else:
-                started = [row for row in rows if row["transaction_id"] in prepared.started]
-                created = self._new_transactions.write(connection, started, prepared.started_copy)
-            rows = [row for row in rows if row["transaction_id"] not in created]
-        if rows:
-            self._projection_upsert.execute(connection, rows)
-
     def project(
         self,
         connection: Connection,
         fresh: Sequence[tuple[Mapping[str, Any], dict[str, Any]]],
         now_ms: int,
     ) -> None:
-        """Fold new events (each wire form with its event row) into the per-transaction projection
-        (:func:`fold_projection`), then merge into the stored rows by one upsert that
-        compares keys in the database: no read-modify-write, so a concurrent writer's
-        higher key is never overwritten by a lower one.
+        """Fold new events (each wire form with its event row) into the per-transaction
+        projection (:func:`fold_projection`) and merge the rows (:meth:`_merge`)."""
+        folded = fold_projection(fresh, now_ms)
+        # Sorted for the same reason as the events: one lock order for every writer.
+        self._merge(connection, [folded[txn] for txn in sorted(folded)])
+
+    def _merge(
+        self,
+        connection: Connection,
+        rows: list[dict[str, Any]],
+        prepared: PreparedBatch | None = None,
+    ) -> None:
+        """Merge projection ``rows`` into the stored ones by one upsert that compares keys
+        in the database: no read-modify-write, so a concurrent writer's higher key is
+        never overwritten by a lower one.
 
         On PostgreSQL a batch's new transactions (most of a backlog: each
         ``transaction.created`` starts one) are COPYed instead, as its events are, and
-        only the rest go through the upsert. New means, in the prepared path, started in
-        this batch; if one of those was stored already after all (its status arrived
-        first), the COPY fails and the careful retry looks up which are stored, as here.
+        only the rest go through the upsert. New means those ``prepared`` says the batch
+        starts (COPYed with its prepared data; if one was stored already after all, its
+        status having arrived first, the COPY fails and the careful retry comes here
+        without ``prepared``), else those a lookup does not find.
         """
-        folded = fold_projection(fresh, now_ms)
-        # Sorted for the same reason as the events: one lock order for every writer.
-        rows = [folded[txn] for txn in sorted(folded)]
         if self._new_transactions is not None and len(rows) >= _COPY_FROM_ROWS:
-            created = self._new_transactions.execute(connection, rows, look_up=True)
+            if prepared is None:
+                created = self._new_transactions.copy_new(connection, rows)
+            else:
+                created = self._new_transactions.write(
+                    connection, prepared.started, prepared.started_copy
+                )
             rows = [row for row in rows if row["transaction_id"] not in created]
         if rows:
             self._projection_upsert.execute(connection, rows)

@@ -4,7 +4,8 @@ once and run in the form each backend takes fastest."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -23,10 +24,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-
-# Retrying these is safe: the transaction was rolled back whole (unique violation: a
-# concurrent transaction stored one of the rows first; deadlock; serialization failure).
-RETRYABLE_SQLSTATES = frozenset({"23505", "40P01", "40001"})
 
 __all__ = ["CopyFailed", "NewRowsCopy", "RowsInsert", "copy_text"]
 
@@ -86,31 +83,46 @@ def _recordset_insert(table: Table) -> Any:
 
 
 class CopyFailed(Exception):
-    """A COPY failed. ``retryable``: rolled back whole, and worth classifying again. The
-    message never carries the server's text, which may quote a row (a citizen's data)."""
+    """A COPY (or its lookup) failed, with the server's ``sqlstate``; the transaction is
+    to be rolled back. The message never carries the server's text, which may quote a
+    row (a citizen's data)."""
 
     def __init__(self, sqlstate: str | None) -> None:
         super().__init__(f"COPY failed (SQLSTATE {sqlstate})")
-        self.retryable = sqlstate in RETRYABLE_SQLSTATES
-        self.unique_violation = sqlstate == "23505"
+        self.sqlstate = sqlstate
+
+
+@contextmanager
+def _driver_cursor(connection: Connection) -> Iterator[Any]:
+    """A psycopg cursor on ``connection`` (the SQLAlchemy one, already inside the
+    caller's transaction); a driver error leaves it as :class:`CopyFailed`."""
+    import psycopg  # PostgreSQL only: a SQLite hub never loads the driver
+
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except psycopg.Error as error:
+        raise CopyFailed(error.sqlstate) from None
+    finally:
+        cursor.close()
 
 
 class NewRowsCopy:
     """PostgreSQL: insert rows of ``table`` by ``COPY``, the server's fastest way in (a third
     of the time of the same rows through ``json_to_recordset`` with ``ON CONFLICT``, see
-    docs/performance.md); psycopg writes the rows in C. Returns the ``key`` values stored.
+    docs/performance.md). Both methods return the ``key`` values they stored.
 
     COPY has no ``ON CONFLICT``: a row whose key is already stored fails it with a unique
-    violation, which rolls the whole transaction back (:class:`CopyFailed` says retry).
-    ``look_up=True`` first reads which keys are stored and COPYs only the others: the
-    careful way, for a retry. Without it every row is COPYed: the fast way, for rows that
-    are new in all but rare cases (a lookup of a thousand keys costs as much as the COPY).
-    A row stored by a concurrent transaction between the lookup and the COPY fails it
-    the same way, and the next retry's lookup finds it.
+    violation, which rolls the whole transaction back (:class:`CopyFailed`, SQLSTATE
+    23505). :meth:`write` COPYs every row: the fast way, for rows that are new in all but
+    rare cases (a lookup of a thousand keys costs as much as the COPY). :meth:`copy_new`
+    first reads which keys are stored and COPYs only the others: the careful way, for a
+    retry. A row stored by a concurrent transaction between the lookup and the COPY fails
+    it the same way, and the next retry's lookup finds it.
     """
 
     def __init__(self, table: Table, key: str) -> None:
-        from psycopg import sql  # PostgreSQL only: a SQLite hub never loads the driver
+        from psycopg import sql
 
         self.columns = tuple(c.name for c in table.c)
         self._key = key
@@ -122,45 +134,23 @@ class NewRowsCopy:
             name, sql.SQL(", ").join(map(sql.Identifier, self.columns))
         )
 
-    def execute(
-        self, connection: Connection, rows: Sequence[dict[str, Any]], *, look_up: bool
-    ) -> set[str]:
-        import psycopg
-
-        key, columns = self._key, self.columns
-        # The connection is the SQLAlchemy one, already inside the caller's transaction.
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            fresh = rows
-            if look_up:
-                cursor.execute(self._lookup, ([row[key] for row in rows],))
-                stored = {found for (found,) in cursor.fetchall()}
-                fresh = [row for row in rows if row[key] not in stored]
-            with cursor.copy(self._copy) as copy:
-                for row in fresh:
-                    copy.write_row([row[column] for column in columns])
-        except psycopg.Error as error:
-            raise CopyFailed(error.sqlstate) from None
-        finally:
-            cursor.close()
-        return {row[key] for row in fresh}
+    def copy_new(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """COPY the ``rows`` whose key is not stored yet."""
+        key = self._key
+        with _driver_cursor(connection) as cursor:
+            cursor.execute(self._lookup, ([row[key] for row in rows],))
+            stored = {found for (found,) in cursor.fetchall()}
+        fresh = [row for row in rows if row[key] not in stored]
+        return self.write(connection, fresh, copy_text(fresh, self.columns))
 
     def write(
         self, connection: Connection, rows: Sequence[dict[str, Any]], data: bytes
     ) -> set[str]:
         """COPY ``data`` (:func:`copy_text` of ``rows``, made before the transaction) with
         no lookup; return the keys of ``rows``."""
-        import psycopg
-
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if data:
-                with cursor.copy(self._copy) as copy:
-                    copy.write(data)
-        except psycopg.Error as error:
-            raise CopyFailed(error.sqlstate) from None
-        finally:
-            cursor.close()
+        if data:
+            with _driver_cursor(connection) as cursor, cursor.copy(self._copy) as copy:
+                copy.write(data)
         return {row[self._key] for row in rows}
 
 
