@@ -19,7 +19,6 @@ from typing import Any, NoReturn
 from central_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, Unauthenticated
 from central_hub.keystore import HubIdentity
 from central_hub.storage.batches import PreparedBatch
-from central_hub.storage.rows import stamp_node_id
 from central_hub.storage.store import ChainMoved, Store
 from sync_protocol import (
     PIPELINE_DEPTH,
@@ -39,6 +38,7 @@ from sync_protocol import (
     parse_envelope,
     verify_envelope,
 )
+from sync_protocol.hlc import stamp_node_text
 from sync_protocol.receipt import Receipt, sign_receipt
 
 __all__ = ["Ingestor"]
@@ -254,7 +254,7 @@ class Ingestor:
         for index, item in enumerate(wire):
             if item["center_id"] != center_id:
                 raise Forbidden("wrong_center", f"record {index} is for center {item['center_id']}")
-            if stamp_node_id(item["hlc"]) != node:
+            if stamp_node_text(item["hlc"]) != node:
                 raise BadRequest("invalid_record", f"record {index} was stamped by another node")
         return wire, bodies
 

@@ -16,12 +16,13 @@ from typing import Final
 from sync_protocol.errors import ClockError, RecordError
 from sync_protocol.ids import _uuid_from_canonical
 
-__all__ = ["MAX_COUNTER", "HlcStamp", "HybridClock"]
+__all__ = ["MAX_COUNTER", "HlcStamp", "HybridClock", "stamp_node_text"]
 
 MAX_COUNTER: Final = 99_999
 _MAX_WALL_MS: Final = 10**18 - 1
 _WALL_DIGITS: Final = 18
-_TEXT_LENGTH: Final = _WALL_DIGITS + 1 + 5 + 1 + 36
+_NODE_AT: Final = _WALL_DIGITS + 1 + 5 + 1  # where the node id starts in the text
+_TEXT_LENGTH: Final = _NODE_AT + 36
 # Exactly the texts ``HlcStamp.decode`` accepts: digits, dashes and a canonical UUID.
 _CANONICAL_TEXT: Final = re.compile(
     r"[0-9]{18}-[0-9]{5}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -57,14 +58,14 @@ class HlcStamp:
             if stamp is not None:
                 return stamp
         elif type(text) is str and _CANONICAL_TEXT.fullmatch(text):
-            return cls(int(text[:_WALL_DIGITS]), int(text[19:24]), _node_id(text[25:]))
+            return cls(int(text[:_WALL_DIGITS]), int(text[19:24]), _node_id(text[_NODE_AT:]))
         return cls._decode_checked(text, field)
 
     @classmethod
     def _decode_checked(cls, text: object, field: str) -> HlcStamp:
         if not isinstance(text, str) or len(text) != _TEXT_LENGTH:
             raise RecordError(f"{field} is not an HLC stamp", field=field)
-        wall, counter, node = text[:_WALL_DIGITS], text[19:24], text[25:]
+        wall, counter, node = text[:_WALL_DIGITS], text[19:24], text[_NODE_AT:]
         if text[18] != "-" or text[24] != "-":
             raise RecordError(f"{field} is not an HLC stamp", field=field)
         if not (wall.isascii() and wall.isdigit() and counter.isascii() and counter.isdigit()):
@@ -97,6 +98,11 @@ _SET_COUNTER: Final[Callable[[HlcStamp, int], None]] = HlcStamp.__dict__["counte
 _SET_NODE: Final[Callable[[HlcStamp, uuid.UUID], None]] = HlcStamp.__dict__["node_id"].__set__
 
 
+def stamp_node_text(text: str) -> str:
+    """The node id in the canonical text of a stamp (``HlcStamp.encode``), which ends it."""
+    return text[_NODE_AT:]
+
+
 def _is_stamp_text(text: object) -> bool:
     """``text`` is a canonical stamp (``HlcStamp.decode`` would accept it)."""
     return type(text) is str and _CANONICAL_TEXT.fullmatch(text) is not None
@@ -112,7 +118,7 @@ def _decode_canonical(text: object) -> HlcStamp | None:
 
 def _stamp_from_canonical(text: str) -> HlcStamp:
     """``HlcStamp.decode(text)`` for a ``text`` already known to be a canonical stamp."""
-    node = text[25:]
+    node = text[_NODE_AT:]
     node_id = _NODE_IDS.get(node)
     stamp = _NEW(HlcStamp)
     _SET_WALL(stamp, int(text[:_WALL_DIGITS]))

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, case, func
 
 from central_hub.storage import schema as t
 from sync_protocol import Record, encode_json, record_to_dict
+from sync_protocol.hlc import stamp_node_text
 from sync_protocol.records import CREATED
 from sync_protocol.state import STATUS_PRECEDENCE
 
@@ -18,23 +19,13 @@ __all__ = [
     "event_row",
     "fold_projection",
     "projection_upsert",
-    "stamp_node_id",
     "status_key",
     "wire_form",
 ]
 
-# Where the node id starts in an encoded HLC stamp (``HlcStamp.encode``: 18-digit wall
-# time, dash, 5-digit counter, dash, node id).
-_HLC_NODE_AT = 25
-
 
 def status_key(status: str, hlc: str, event_id: str) -> str:
     return f"{STATUS_PRECEDENCE[status]}|{hlc}|{event_id}"
-
-
-def stamp_node_id(hlc: str) -> str:
-    """The node id in the canonical text of an HLC stamp (it ends the text)."""
-    return hlc[_HLC_NODE_AT:]
 
 
 def wire_form(record: Record) -> tuple[dict[str, Any], str]:
@@ -62,7 +53,7 @@ def event_row(
         "center_id": wire["center_id"],
         "type": wire["type"],
         "hlc": hlc,
-        "origin_node_id": stamp_node_id(hlc),
+        "origin_node_id": stamp_node_text(hlc),
         "batch_node_id": batch_node_id,
         "batch_seq": batch_seq,
         "body": body,
