@@ -12,7 +12,7 @@ re-encoding; anything else takes the strict general decoder, with the same outco
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Final
 
 import orjson
@@ -95,45 +95,40 @@ def decode_wire_with_bodies(
     ``record_to_dict`` gives for it) instead of a :class:`Record`: validated the same
     way, the same errors, for a receiver that stores the wire form and needs no objects
     (building them is most of the cost of a record that passes the fast checks)."""
-    if expected_count > max_records:
-        raise LimitExceeded(f"a batch may hold at most {max_records} records")
-    canonical = _split_canonical(data)
-    if canonical is None:  # valid perhaps, but no sender of ours makes it
-        records, bodies = decode_records_with_bodies(
-            data, expected_count=expected_count, max_records=max_records
-        )
-        return [record_to_dict(record) for record in records], bodies
-    items, bodies = canonical
-    if len(items) != expected_count:
-        raise RecordError(
-            f"payload holds {len(items)} records but the header says {expected_count}"
-        )
-    wire: list[dict[str, Any]] = []
+    items, bodies = _items(data, expected_count, max_records, split=True)
+    if bodies is None:  # valid perhaps, but no sender of ours makes it
+        wire = [record_to_dict(record) for record in _records(items)]
+        return wire, [encode_json(item).decode("utf-8") for item in wire]
+    checked: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         if wire_record_ok(item):
-            wire.append(item)  # type: ignore[arg-type]  # a dict: wire_record_ok checked
+            checked.append(item)  # type: ignore[arg-type]  # a dict: wire_record_ok checked
             continue
-        record = _decode_one(index, item)  # the plain path decides, and reports
-        as_wire = record_to_dict(record)
-        wire.append(as_wire)
+        as_wire = record_to_dict(_decode_one(index, item))  # the plain path decides
+        checked.append(as_wire)
         bodies[index] = encode_json(as_wire).decode("utf-8")
-    seen = set()
-    for index, item in enumerate(wire):
-        event_id = item["event_id"]  # canonical text: equal exactly when the UUIDs are
-        if event_id in seen:
-            raise RecordError(f"record {index}: duplicate event_id {event_id}")
-        seen.add(event_id)
-    return wire, bodies
+    # Canonical texts: equal exactly when the UUIDs are.
+    _require_unique([item["event_id"] for item in checked], lambda i: checked[i]["event_id"])
+    return checked, bodies
 
 
 def _decode(
     data: bytes, expected_count: int, max_records: int, *, with_bodies: bool
 ) -> tuple[list[Record], list[str] | None]:
-    if expected_count > max_records:
-        raise LimitExceeded(f"a batch may hold at most {max_records} records")
     # Splitting costs more than the strict decoder (it re-encodes the array to check it),
     # so only when the caller wants the bodies, and then it spares re-encoding each record.
-    canonical = _split_canonical(data) if with_bodies else None
+    items, bodies = _items(data, expected_count, max_records, split=with_bodies)
+    return _records(items), bodies
+
+
+def _items(
+    data: bytes, expected_count: int, max_records: int, *, split: bool
+) -> tuple[list[object], list[str] | None]:
+    """The payload's elements, ``expected_count`` of them, with each one's text if
+    ``split`` and the payload is canonical."""
+    if expected_count > max_records:
+        raise LimitExceeded(f"a batch may hold at most {max_records} records")
+    canonical = _split_canonical(data) if split else None
     if canonical is None:
         items, bodies = decode_json(data), None
     else:
@@ -144,9 +139,14 @@ def _decode(
         raise RecordError(
             f"payload holds {len(items)} records but the header says {expected_count}"
         )
+    return items, bodies
+
+
+def _records(items: list[object]) -> list[Record]:
     records = [_decode_one(index, item) for index, item in enumerate(items)]
-    _require_unique_event_ids(records)
-    return records, bodies
+    # The ids' integers: equal exactly when the UUIDs are, hashed in C.
+    _require_unique([record.event_id.int for record in records], lambda i: records[i].event_id)
+    return records
 
 
 def _split_canonical(data: bytes) -> tuple[list[object], list[str]] | None:
@@ -182,10 +182,10 @@ def _decode_one(index: int, item: object) -> Record:
         raise type(error)(f"record {index}: {error}", field=error.field) from None
 
 
-def _require_unique_event_ids(records: Sequence[Record]) -> None:
-    seen = set()  # of the ids' integers: equal exactly when the UUIDs are, hashed in C
-    for index, record in enumerate(records):
-        value = record.event_id.int
-        if value in seen:
-            raise RecordError(f"record {index}: duplicate event_id {record.event_id}")
-        seen.add(value)
+def _require_unique(keys: list[Hashable], shown: Callable[[int], object]) -> None:
+    """Each event id once: ``keys`` compare as the ids do; ``shown(i)`` names record i's."""
+    seen: set[Hashable] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            raise RecordError(f"record {index}: duplicate event_id {shown(index)}")
+        seen.add(key)
