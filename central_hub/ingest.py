@@ -71,9 +71,10 @@ class Ingestor:
         *,
         clock_ms: Callable[[], int],
         limits: Limits,
-        hold_seconds: float = 3.0,
+        hold_seconds: float,
     ) -> None:
-        """``hold_seconds``: how long a batch may wait for a predecessor in flight."""
+        """``hold_seconds``: how long a batch may wait for a predecessor in flight (the
+        ``ingest_hold_ms`` setting)."""
         self._hold_seconds = hold_seconds
         self._stored = threading.Condition()  # notified whenever this worker stores a batch
         self._stored_count = 0
