@@ -57,14 +57,6 @@ def _is_uuid7_text(value: object) -> bool:
     return type(value) is str and _CANONICAL_UUID7.fullmatch(value) is not None
 
 
-def _canonical_uuid7(value: object) -> uuid.UUID | None:
-    """``value`` as a UUID if it is the canonical text of a UUIDv7, else None (no error:
-    the caller's plain path reports it)."""
-    if type(value) is str and _CANONICAL_UUID7.fullmatch(value):
-        return _uuid_from_canonical(value)
-    return None
-
-
 def parse_uuid(value: object, *, field: str, version: int | None = 7) -> uuid.UUID:
     """Parse a canonical lowercase UUID string; with ``version`` set, require that version."""
     if version == 7 and type(value) is str and _CANONICAL_UUID7.fullmatch(value):
