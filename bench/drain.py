@@ -88,10 +88,31 @@ def measure_drain(
     seed: int = 2026,
     link: LinkProfile | None = None,
     with_limit: bool = True,
+    runs: int = 1,
 ) -> dict[str, Any]:
     """Record ``count`` events offline at a fresh edge, then time one sync round to a
     fresh hub on ``backend`` ("sqlite" or "postgresql") through a proxy playing ``link``
-    (a perfect link by default)."""
+    (a perfect link by default). With ``runs`` > 1 the whole drain is repeated, each time
+    with a fresh edge and hub, and the fastest round is the figure: the same rule as the
+    bulk limit's, so that noise on a shared machine weighs on neither side of the ratio."""
+    figures, records = _drain_once(backend, count, seed, link)
+    rates = [figures["records_per_second"]]
+    for _ in range(runs - 1):
+        again, again_records = _drain_once(backend, count, seed, link)
+        rates.append(again["records_per_second"])
+        if again["round_seconds"] < figures["round_seconds"]:
+            figures, records = again, again_records
+    figures["runs_records_per_second"] = rates
+    if with_limit:
+        with scratch_dir("limit") as work:
+            figures["limit"] = bulk_insert_limit(backend, records, work)
+        figures["of_limit"] = figures["records_per_second"] / figures["limit"]["records_per_second"]
+    return figures
+
+
+def _drain_once(
+    backend: str, count: int, seed: int, link: LinkProfile | None
+) -> tuple[dict[str, Any], list[Record]]:
     with scratch_dir("drain") as work, _database(backend) as db_url:
         hub = HubUnderTest(work / "hub", db_url)
         hub.start()
@@ -146,12 +167,7 @@ def measure_drain(
                 "latency_ms_each_way": link.latency_ms,
                 "rate_bytes_per_s": link.rate_bytes_per_s,
             }
-        if with_limit:
-            figures["limit"] = bulk_insert_limit(backend, records, work)
-            figures["of_limit"] = (
-                figures["records_per_second"] / (figures["limit"]["records_per_second"])
-            )
-        return figures
+        return figures, records
 
 
 def _hub_rows(

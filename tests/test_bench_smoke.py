@@ -37,8 +37,10 @@ def test_every_benchmark_produces_its_figures(tmp_path: Path) -> None:
             100, link=LinkProfile(latency_ms=5, rate_bytes_per_s=2_000_000)
         ),
     }
-    drain = measure_drain("sqlite", 300)
+    drain = measure_drain("sqlite", 300, runs=2)
     assert drain["stored_at_hub"] == 300
+    assert len(drain["runs_records_per_second"]) == 2
+    assert drain["records_per_second"] == max(drain["runs_records_per_second"])
     assert drain["bytes_up"] > 0 and drain["bytes_down"] > 0
     results["drain"] = {"sqlite_large": drain}
     if postgres_missing is None:
