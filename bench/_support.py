@@ -31,6 +31,7 @@ from edge_node.node import EdgeNode, enroll_node
 from edge_node.projection import apply_to_projection
 from edge_node.store import Store
 from sync_protocol import Record
+from sync_protocol.compression import zstd
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",
@@ -52,7 +53,7 @@ BACKLOG_CHUNK: Final = 5_000  # records per setup transaction when filling a bac
 
 
 def machine() -> dict[str, Any]:
-    """The facts a figure is meaningless without: CPU, Python, crypto and zlib builds."""
+    """The facts a figure is meaningless without: CPU, Python, crypto and compression builds."""
     cpu_model = platform.processor()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
@@ -77,6 +78,7 @@ def machine() -> dict[str, Any]:
         "cryptography": cryptography.__version__,
         "openssl": openssl_backend.openssl_version_text(),
         "zlib": zlib.ZLIB_RUNTIME_VERSION,
+        "zstd": zstd.zstd_version,
     }
 
 

@@ -28,6 +28,7 @@ from sync_protocol.changes import (
     change_to_dict,
     seal_changes,
 )
+from sync_protocol.compression import compressed_bound
 from sync_protocol.envelope import DEFAULT_LIMITS, Limits
 from sync_protocol.hlc import HybridClock
 
@@ -46,10 +47,12 @@ _WRAPPER_BYTES: Final = len(encode_json({"changes": [], "cursor": 2**64, "has_mo
 
 
 def max_page_payload_bytes(limits: Limits = DEFAULT_LIMITS) -> int:
-    """The largest change-set payload that always seals within ``limits``, even when zlib
-    cannot compress it (zlib then grows its input by less than n/2048 + 13 bytes)."""
+    """The largest change-set payload that always seals within ``limits``, even when its
+    compression (either version's) cannot shrink it."""
     room = limits.max_envelope_bytes - _ENVELOPE_OVERHEAD_BYTES
-    return min(limits.max_payload_bytes, room - room // 2048 - 64)
+    payload = min(limits.max_payload_bytes, room - room // 256 - 64)
+    assert compressed_bound(payload) <= room
+    return payload
 
 
 def _to_change(row: ChangeRow) -> Change:
@@ -74,11 +77,13 @@ def build_changes(
     page_size: int,
     page_bytes: int,
     limits: Limits = DEFAULT_LIMITS,
+    version: int = 1,
 ) -> bytes:
     """The sealed change set after cursor ``after`` for ``node``: at most ``page_size``
     changes and, past the first, at most ``page_bytes`` of payload, never more than fits
     an envelope within ``limits`` (what the node opens with). ``has_more`` is set exactly
-    when changes remain after the page."""
+    when changes remain after the page. Sealed as envelope ``version``: 1 unless the node
+    asked for another (a node that predates version 2 opens only version 1)."""
     if after < 0:
         raise BadRequest("invalid_cursor", "after must be a non-negative integer")
     budget = min(page_bytes, max_page_payload_bytes(limits)) - _WRAPPER_BYTES
@@ -106,6 +111,7 @@ def build_changes(
         hub_key=identity.signing_key,
         node_key=SealingKey(node.sealing_key),
         limits=limits,
+        version=version,
     )
 
 

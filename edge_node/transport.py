@@ -16,7 +16,7 @@ import httpx
 
 from edge_node.backoff import parse_retry_after
 from edge_node.errors import HubBusy, HubRejected, HubUnreachable
-from sync_protocol import SigningKey
+from sync_protocol import PROTOCOL_VERSION, SigningKey
 from sync_protocol.request_auth import sign_request
 
 __all__ = ["HttpTransport", "Transport", "wall_clock_ms"]
@@ -83,7 +83,7 @@ class HttpTransport:
         return result
 
     def changes(self, after: int) -> bytes:
-        return self._signed("GET", f"/v1/changes?after={after}").content
+        return self._signed("GET", f"/v1/changes?after={after}&envelope={PROTOCOL_VERSION}").content
 
     def heartbeat(self, report: dict[str, Any]) -> None:
         self._signed("POST", "/v1/heartbeat", body=json.dumps(report).encode("utf-8"))

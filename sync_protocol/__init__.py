@@ -32,6 +32,8 @@ from sync_protocol.changes import (
 )
 from sync_protocol.envelope import (
     GENESIS_HASH,
+    VERSION,
+    VERSIONS,
     EnvelopeHeader,
     EnvelopeKind,
     Limits,
@@ -90,7 +92,8 @@ from sync_protocol.request_auth import (
 from sync_protocol.state import TransactionState, derive_state, merge_events
 from sync_protocol.text import clean_text
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = VERSION  # the envelope version this implementation seals
+PROTOCOL_VERSIONS = VERSIONS  # the envelope versions it opens
 
 __all__ = [
     "CATEGORIES",
@@ -98,6 +101,7 @@ __all__ = [
     "GOVERNORATES",
     "PIPELINE_DEPTH",
     "PROTOCOL_VERSION",
+    "PROTOCOL_VERSIONS",
     "STATUSES",
     "Catalog",
     "CatalogChange",

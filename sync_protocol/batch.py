@@ -8,6 +8,7 @@ from typing import Any
 
 from sync_protocol.envelope import (
     DEFAULT_LIMITS,
+    VERSION,
     EnvelopeKind,
     Limits,
     SealedEnvelope,
@@ -36,8 +37,10 @@ def seal_batch(
     signing_key: SigningKey,
     hub_key: SealingKey,
     limits: Limits = DEFAULT_LIMITS,
+    version: int = VERSION,
 ) -> bytes:
-    """Seal ``records`` as batch ``seq`` of ``node_id``'s chain, to the hub."""
+    """Seal ``records`` as batch ``seq`` of ``node_id``'s chain, to the hub, as envelope
+    ``version``."""
     return seal_envelope(
         kind=EnvelopeKind.BATCH,
         node_id=node_id,
@@ -49,6 +52,7 @@ def seal_batch(
         signing_key=signing_key,
         recipient=hub_key,
         limits=limits,
+        version=version,
     )
 
 

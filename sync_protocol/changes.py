@@ -23,6 +23,7 @@ from sync_protocol.catalog import Catalog, catalog_to_dict, parse_catalog
 from sync_protocol.envelope import (
     DEFAULT_LIMITS,
     GENESIS_HASH,
+    VERSION,
     EnvelopeKind,
     Limits,
     SealedEnvelope,
@@ -132,8 +133,9 @@ def seal_changes(
     hub_key: SigningKey,
     node_key: SealingKey,
     limits: Limits = DEFAULT_LIMITS,
+    version: int = VERSION,
 ) -> bytes:
-    """Seal the changes after cursor ``after`` for ``node_id``."""
+    """Seal the changes after cursor ``after`` for ``node_id`` as envelope ``version``."""
     payload = encode_json(
         {"cursor": cursor, "has_more": has_more, "changes": [change_to_dict(c) for c in changes]}
     )
@@ -148,6 +150,7 @@ def seal_changes(
         signing_key=hub_key,
         recipient=node_key,
         limits=limits,
+        version=version,
     )
 
 

@@ -1,11 +1,12 @@
-"""Envelope v1: the sealed, signed unit that carries batches (node -> hub) and changes
+"""Envelopes: the sealed, signed unit that carries batches (node -> hub) and changes
 (hub -> node), over HTTP or on a USB stick alike.
 
 Layout (big-endian; ``docs/protocol.md`` has the byte table)::
 
     header (110 bytes) | ciphertext length u32 | ciphertext | Ed25519 signature (64)
 
-The payload is zlib-compressed, then sealed with single-shot HPKE (RFC 9180, base mode)
+The payload is compressed (zlib in version 1, Zstandard in version 2: the only difference
+between the two versions), then sealed with single-shot HPKE (RFC 9180, base mode)
 suite ML-KEM-768+X25519 / HKDF-SHA256 / AES-256-GCM to the recipient's key, with the
 whole header bound in ``info``. The sender signs everything before the signature.
 ``batch_hash`` is SHA-256 over the same bytes; the next batch carries it as ``prev_hash``.
@@ -20,13 +21,13 @@ import enum
 import hashlib
 import struct
 import uuid
-import zlib
 from dataclasses import dataclass
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 
+from sync_protocol.compression import compress, decompress
 from sync_protocol.errors import (
     EnvelopeError,
     InvalidSeal,
@@ -42,6 +43,7 @@ __all__ = [
     "MAGIC",
     "SIGNATURE_BYTES",
     "VERSION",
+    "VERSIONS",
     "EnvelopeHeader",
     "EnvelopeKind",
     "Limits",
@@ -53,7 +55,8 @@ __all__ = [
 ]
 
 MAGIC: Final = b"EGSY"
-VERSION: Final = 1
+VERSIONS: Final = (1, 2)  # what a receiver opens
+VERSION: Final = 2  # what a sender seals unless told otherwise
 GENESIS_HASH: Final = bytes(32)
 SIGNATURE_BYTES: Final = 64
 HASH_BYTES: Final = 32
@@ -66,7 +69,6 @@ _AEAD_TAG_BYTES: Final = 16
 _MIN_CIPHERTEXT: Final = _HPKE_ENC_BYTES + _AEAD_TAG_BYTES
 _SIGNATURE_CONTEXT: Final = b"egsync/v1/envelope-signature\x00"
 _HPKE_INFO_CONTEXT: Final = b"egsync/v1/hpke-info\x00"
-_ZLIB_LEVEL: Final = 6
 _MAX_TIME_MS: Final = 253_402_300_799_999
 
 
@@ -106,11 +108,12 @@ class EnvelopeHeader:
     record_count: int
     payload_bytes: int
     created_at_ms: int
+    version: int = VERSION
 
     def encode(self) -> bytes:
         return _HEADER.pack(
             MAGIC,
-            VERSION,
+            self.version,
             self.kind,
             self.node_id.bytes,
             self.sender_key_id,
@@ -142,26 +145,6 @@ class SealedEnvelope:
         return hashlib.sha256(self.signed_bytes).digest()
 
 
-def _compress(payload: bytes) -> bytes:
-    return zlib.compress(payload, _ZLIB_LEVEL)
-
-
-def _decompress(data: bytes, expected_bytes: int) -> bytes:
-    inflater = zlib.decompressobj()
-    try:
-        # max_length stops a bomb at one byte past what the header promised.
-        out = inflater.decompress(data, expected_bytes + 1)
-    except zlib.error:
-        raise EnvelopeError("payload is not valid zlib data") from None
-    if len(out) > expected_bytes:
-        raise LimitExceeded("payload inflates beyond the size its header declares")
-    if not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
-        raise EnvelopeError("payload is truncated or has trailing data")
-    if len(out) != expected_bytes:
-        raise EnvelopeError("payload size differs from the size its header declares")
-    return out
-
-
 def seal_envelope(
     *,
     kind: EnvelopeKind,
@@ -174,8 +157,10 @@ def seal_envelope(
     signing_key: SigningKey,
     recipient: SealingKey,
     limits: Limits = DEFAULT_LIMITS,
+    version: int = VERSION,
 ) -> bytes:
-    """Compress, seal to ``recipient`` and sign ``payload``; return the envelope bytes."""
+    """Compress, seal to ``recipient`` and sign ``payload`` as envelope ``version``;
+    return the envelope bytes."""
     if len(payload) > limits.max_payload_bytes:
         raise LimitExceeded(f"payload exceeds {limits.max_payload_bytes} bytes")
     if record_count > limits.max_records:
@@ -190,11 +175,12 @@ def seal_envelope(
         record_count=record_count,
         payload_bytes=len(payload),
         created_at_ms=created_at_ms,
+        version=version,
     )
     _check_header(header)
     header_bytes = header.encode()
     ciphertext = _SUITE.encrypt(
-        _compress(payload), recipient.hpke_key, info=_HPKE_INFO_CONTEXT + header_bytes
+        compress(payload, version), recipient.hpke_key, info=_HPKE_INFO_CONTEXT + header_bytes
     )
     signed = header_bytes + _CT_LEN.pack(len(ciphertext)) + ciphertext
     if len(signed) + SIGNATURE_BYTES > limits.max_envelope_bytes:
@@ -203,6 +189,8 @@ def seal_envelope(
 
 
 def _check_header(header: EnvelopeHeader) -> None:
+    if header.version not in VERSIONS:
+        raise UnsupportedVersion(f"envelope version {header.version} is not supported")
     if header.seq < 1:
         raise EnvelopeError("seq must be at least 1")
     if len(header.prev_hash) != HASH_BYTES:
@@ -225,7 +213,7 @@ def parse_envelope(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SealedEnv
         raise TruncatedEnvelope("envelope is shorter than its magic and version")
     if data[: len(MAGIC)] != MAGIC:
         raise EnvelopeError("not an envelope: bad magic")
-    if data[len(MAGIC)] != VERSION:
+    if data[len(MAGIC)] not in VERSIONS:
         raise UnsupportedVersion(f"envelope version {data[len(MAGIC)]} is not supported")
     fixed = HEADER_BYTES + _CT_LEN.size
     if len(data) < fixed + SIGNATURE_BYTES:
@@ -245,6 +233,7 @@ def parse_envelope(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SealedEnv
         record_count=fields[8],
         payload_bytes=fields[9],
         created_at_ms=fields[10],
+        version=fields[1],
     )
     _check_header(header)
     if header.record_count > limits.max_records:
@@ -295,4 +284,4 @@ def open_envelope(
         raise InvalidSeal from None
     if header.payload_bytes > limits.max_payload_bytes:  # parsed under looser limits?
         raise LimitExceeded(f"payload may be at most {limits.max_payload_bytes} bytes")
-    return _decompress(compressed, header.payload_bytes)
+    return decompress(compressed, header.payload_bytes, header.version)

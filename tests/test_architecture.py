@@ -1,5 +1,5 @@
 """Layering rules from DESIGN.md, checked on the source: sync_protocol is pure (stdlib,
-cryptography and orjson only: computation, no I/O) and imports neither side; edge_node
+cryptography, orjson and Zstandard only: computation, no I/O) and imports neither side; edge_node
 and central_hub never import each other."""
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ def test_every_package_has_source() -> None:
         assert _imports(package), f"{package} has no Python files"
 
 
-def test_sync_protocol_uses_only_the_standard_library_cryptography_and_orjson() -> None:
+def test_sync_protocol_uses_only_the_standard_library_cryptography_orjson_and_zstd() -> None:
+    # backports.zstd is compression.zstd before Python 3.14 (stdlib from then on).
     allowed = set(sys.stdlib_module_names) | {"cryptography", "orjson", "sync_protocol"}
+    allowed |= {"backports", "compression"}
     allowed.add("__future__")
     offenders = {
         path: sorted(names - allowed)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from central_hub.cli import app as hub_app
 from edge_node.cli import app as edge_app
+from sync_protocol import PROTOCOL_VERSION
 
 RUNNER = CliRunner()
 
@@ -37,7 +38,7 @@ def test_runs_as_a_module(module: str) -> None:
         [sys.executable, "-m", module, "version"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "protocol v1" in result.stdout
+    assert f"protocol v{PROTOCOL_VERSION}" in result.stdout
 
 
 def test_check_id_prints_derived_fields_as_json() -> None:

@@ -45,7 +45,7 @@ from central_hub.settings import HubSettings
 from central_hub.storage import migrate
 from central_hub.storage.engine import create_hub_engine
 from central_hub.storage.store import NodeRow, SqlStore
-from sync_protocol import STATUSES, HybridClock, Limits, ValidationError
+from sync_protocol import PROTOCOL_VERSIONS, STATUSES, HybridClock, Limits, ValidationError
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -299,9 +299,13 @@ def create_app(
         }
 
     @app.get("/v1/changes", tags=["nodes"], response_class=Response)
-    def changes(signed: SignedNode, after: Annotated[int, Query(ge=0, le=2**62)] = 0) -> Response:
+    def changes(
+        signed: SignedNode,
+        after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        envelope: Annotated[int, Query(ge=min(PROTOCOL_VERSIONS), le=max(PROTOCOL_VERSIONS))] = 1,
+    ) -> Response:
         """Catalog versions, status events and revocations after ``after``, sealed to the
-        calling node (a CHANGES envelope)."""
+        calling node (a CHANGES envelope of the version it asks for, 1 if it does not)."""
         node, _ = signed
         sealed = build_changes(
             store,
@@ -311,6 +315,7 @@ def create_app(
             now_ms=clock_ms(),
             page_size=settings.changes_page_size,
             page_bytes=settings.changes_page_bytes,
+            version=envelope,
         )
         return Response(sealed, media_type=OCTETS)
 

@@ -14,6 +14,7 @@ import httpx
 
 from sync_protocol import (
     GENESIS_HASH,
+    PROTOCOL_VERSION,
     HlcStamp,
     OpeningKey,
     Record,
@@ -102,9 +103,15 @@ class ScriptedNode:
         return made
 
     def seal(
-        self, records: list[Record], *, seq: int | None = None, prev_hash: bytes | None = None
+        self,
+        records: list[Record],
+        *,
+        seq: int | None = None,
+        prev_hash: bytes | None = None,
+        version: int = PROTOCOL_VERSION,
     ) -> bytes:
-        """Seal the next batch of the chain (or a given seq/prev_hash) and advance."""
+        """Seal the next batch of the chain (or a given seq/prev_hash) as envelope
+        ``version`` and advance."""
         assert self.node_id is not None and self.hub_sealing_key is not None
         seq = self.seq + 1 if seq is None else seq
         prev = self.head_hash if prev_hash is None else prev_hash
@@ -116,6 +123,7 @@ class ScriptedNode:
             created_at_ms=T0_MS,
             signing_key=self.signing_key,
             hub_key=self.hub_sealing_key,
+            version=version,
         )
         self.seq, self.head_hash = seq, parse_envelope(sealed).batch_hash
         return sealed

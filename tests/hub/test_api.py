@@ -114,6 +114,18 @@ def test_a_batch_is_stored_once_and_answered_with_a_signed_receipt(node: Scripte
     assert (receipt.seq, receipt.records_accepted, receipt.records_known) == (1, 3, 0)
 
 
+def test_one_chain_may_mix_envelope_versions(client: TestClient, node: ScriptedNode) -> None:
+    """Batches a node sealed before an upgrade (version 1) and after it (version 2) form
+    one chain: each is opened by its own version, and links by its batch hash."""
+    for version in (1, 2, 1):
+        sealed = node.seal(node.records(2), version=version)
+        assert sealed[4] == version
+        receipt = node.check_receipt(sealed, node.push(sealed))
+        assert receipt.records_accepted == 2
+    with hub_store(client).engine.connect() as connection:
+        assert len(connection.execute(select(schema.events)).all()) == 6
+
+
 def test_a_resent_batch_gets_the_byte_identical_receipt(
     client: TestClient, node: ScriptedNode, clock: FakeClock
 ) -> None:

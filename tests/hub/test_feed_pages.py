@@ -25,6 +25,7 @@ from central_hub.storage import schema
 from central_hub.storage.store import NodeRow, SqlStore
 from sync_protocol import (
     GENESIS_HASH,
+    PROTOCOL_VERSIONS,
     EnvelopeKind,
     HybridClock,
     Limits,
@@ -256,12 +257,13 @@ def test_every_page_fits_the_envelope_limits_it_is_built_for(
     assert pages >= 150 * 450 // (24 * 1024)  # each page near the bound, none over it
 
 
+@pytest.mark.parametrize("version", PROTOCOL_VERSIONS)
 @pytest.mark.parametrize("max_envelope_bytes", [4096, 64 * 1024, DEFAULT_LIMITS.max_envelope_bytes])
 def test_the_page_payload_bound_holds_even_for_incompressible_bytes(
-    max_envelope_bytes: int,
+    max_envelope_bytes: int, version: int
 ) -> None:
     limits = Limits(max_envelope_bytes=max_envelope_bytes)
-    payload = os.urandom(max_page_payload_bytes(limits))  # zlib can only grow this
+    payload = os.urandom(max_page_payload_bytes(limits))  # compression can only grow this
     sealed = seal_envelope(
         kind=EnvelopeKind.CHANGES,
         node_id=uuid.uuid4(),
@@ -273,5 +275,36 @@ def test_the_page_payload_bound_holds_even_for_incompressible_bytes(
         signing_key=SigningKey.generate(),
         recipient=OpeningKey.generate().public,
         limits=limits,
+        version=version,
     )
     assert len(sealed) <= max_envelope_bytes
+
+
+@pytest.mark.parametrize(("asked", "sealed_as"), [("", 1), ("&envelope=1", 1), ("&envelope=2", 2)])
+def test_the_feed_is_sealed_in_the_envelope_version_the_node_asks_for(
+    node: ScriptedNode, asked: str, sealed_as: int
+) -> None:
+    """Without ``envelope`` the answer is version 1: what a node from before version 2
+    opens. A node that asks gets its version."""
+    response = node.signed("GET", f"/v1/changes?after=0{asked}", time_ms=T0_MS)
+    assert response.status_code == 200, response.text
+    envelope = parse_envelope(response.content)
+    assert envelope.header.version == sealed_as
+    assert node.node_id is not None and node.hub_verify_key is not None
+    page = open_changes(
+        envelope,
+        after=0,
+        node_id=node.node_id,
+        hub_key=node.hub_verify_key,
+        node_key=node.opening_key,
+    )
+    assert page.changes  # the catalog, at least
+
+
+@pytest.mark.parametrize("asked", ["0", "3", "two"])
+def test_an_envelope_version_the_hub_cannot_seal_is_a_bad_request(
+    node: ScriptedNode, asked: str
+) -> None:
+    response = node.signed("GET", f"/v1/changes?after=0&envelope={asked}", time_ms=T0_MS)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_request"

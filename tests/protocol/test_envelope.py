@@ -1,5 +1,5 @@
-"""Envelope v1 seal/open: round trips, tampering, wrong keys and hostile bytes
-(sync_protocol.envelope and sync_protocol.batch, in-process)."""
+"""Envelope seal/open, versions 1 (zlib) and 2 (Zstandard): round trips, tampering, wrong
+keys and hostile bytes (sync_protocol.envelope and sync_protocol.batch, in-process)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import struct
 import time
 import tracemalloc
 import zlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,7 @@ from sync_protocol import (
     SyncError,
     TruncatedEnvelope,
     UnsupportedVersion,
+    encode_records,
     open_batch,
     open_envelope,
     parse_envelope,
@@ -30,6 +32,7 @@ from sync_protocol import (
     seal_envelope,
 )
 from sync_protocol import envelope as envelope_module
+from sync_protocol.compression import MAX_WINDOW_LOG, zstd
 from tests.protocol.factories import NODE_A, T0_MS, created, status
 
 NODE_KEY = SigningKey.generate()
@@ -172,10 +175,60 @@ def test_trailing_bytes_are_rejected() -> None:
         parse_envelope(SEALED + b"\x00")
 
 
-def test_an_unknown_version_is_rejected_before_anything_else() -> None:
-    future = SEALED[:4] + bytes([2]) + SEALED[5:]
-    with pytest.raises(UnsupportedVersion, match="version 2"):
+@pytest.mark.parametrize("version", [0, 3, 255])
+def test_an_unknown_version_is_rejected_before_anything_else(version: int) -> None:
+    future = SEALED[:4] + bytes([version]) + SEALED[5:]
+    with pytest.raises(UnsupportedVersion, match=f"version {version} "):
         parse_envelope(future)
+
+
+def test_a_sender_seals_version_2_unless_told_otherwise() -> None:
+    assert SEALED[4] == envelope_module.VERSION == 2
+    assert parse_envelope(SEALED).header.version == 2
+
+
+@pytest.mark.parametrize("version", envelope_module.VERSIONS)
+def test_every_supported_version_seals_and_opens(version: int) -> None:
+    first = created()
+    records = [first, status(first.transaction_id, "approved")]
+    sealed = seal_envelope(
+        kind=EnvelopeKind.BATCH,
+        node_id=NODE_A,
+        seq=1,
+        prev_hash=GENESIS_HASH,
+        record_count=2,
+        created_at_ms=T0_MS,
+        payload=encode_records(records),
+        signing_key=NODE_KEY,
+        recipient=HUB_KEY.public,
+        version=version,
+    )
+    envelope = parse_envelope(sealed)
+    assert sealed[4] == envelope.header.version == version
+    assert _open(sealed) == records
+
+
+def test_a_version_byte_changed_after_sealing_breaks_the_seal() -> None:
+    """The version is in the signed, HPKE-bound header: a v2 envelope relabelled v1 (to be
+    inflated as zlib) fails the signature, never reaching decompression."""
+    with pytest.raises(InvalidSeal):
+        _open(SEALED[:4] + bytes([1]) + SEALED[5:])
+
+
+def test_sealing_an_unsupported_version_is_refused() -> None:
+    with pytest.raises(UnsupportedVersion):
+        seal_envelope(
+            kind=EnvelopeKind.BATCH,
+            node_id=NODE_A,
+            seq=1,
+            prev_hash=GENESIS_HASH,
+            record_count=0,
+            created_at_ms=T0_MS,
+            payload=b"[]",
+            signing_key=NODE_KEY,
+            recipient=HUB_KEY.public,
+            version=3,
+        )
 
 
 def test_bad_magic_is_rejected() -> None:
@@ -195,7 +248,7 @@ def test_a_header_declaring_too_many_records_is_rejected() -> None:
         parse_envelope(SEALED, limits=limits)
 
 
-def _hostile_envelope(compressed: bytes, *, declared_bytes: int) -> bytes:
+def _hostile_envelope(compressed: bytes, *, declared_bytes: int, version: int = 2) -> bytes:
     """A correctly signed and sealed envelope whose payload is whatever we like: only a
     node with real keys can send one, so the hub must still survive it."""
     header = envelope_module.EnvelopeHeader(
@@ -208,6 +261,7 @@ def _hostile_envelope(compressed: bytes, *, declared_bytes: int) -> bytes:
         record_count=1,
         payload_bytes=declared_bytes,
         created_at_ms=T0_MS,
+        version=version,
     ).encode()
     ciphertext = envelope_module._SUITE.encrypt(
         compressed, HUB_KEY.public.hpke_key, info=envelope_module._HPKE_INFO_CONTEXT + header
@@ -216,20 +270,36 @@ def _hostile_envelope(compressed: bytes, *, declared_bytes: int) -> bytes:
     return signed + NODE_KEY.sign(envelope_module._SIGNATURE_CONTEXT + signed)
 
 
-def _gibibyte_of_zeros_compressed() -> bytes:
-    deflater = zlib.compressobj(9)
+def _zlib(data: bytes) -> bytes:
+    return zlib.compress(data)
+
+
+def _zstd(data: bytes) -> bytes:
+    return zstd.compress(data)
+
+
+# Each supported version with a compressor of its own format.
+COMPRESSORS: dict[int, Callable[[bytes], bytes]] = {1: _zlib, 2: _zstd}
+BY_VERSION = pytest.mark.parametrize("version", sorted(COMPRESSORS))
+
+
+def _gibibyte_of_zeros_compressed(version: int) -> bytes:
+    encoder = zlib.compressobj(9) if version == 1 else zstd.ZstdCompressor(level=3)
     chunk = bytes(1 << 20)
-    parts = [deflater.compress(chunk) for _ in range(1024)]
-    return b"".join(parts) + deflater.flush()
+    parts = [encoder.compress(chunk) for _ in range(1024)]
+    return b"".join(parts) + encoder.flush()
 
 
-@pytest.fixture(scope="module")
-def bomb() -> bytes:
-    return _gibibyte_of_zeros_compressed()
+@pytest.fixture(scope="module", params=sorted(COMPRESSORS))
+def bomb(request: pytest.FixtureRequest) -> tuple[int, bytes]:
+    return request.param, _gibibyte_of_zeros_compressed(request.param)
 
 
-def test_a_decompression_bomb_is_stopped_quickly_in_bounded_memory(bomb: bytes) -> None:
-    hostile = _hostile_envelope(bomb, declared_bytes=1000)
+def test_a_decompression_bomb_is_stopped_quickly_in_bounded_memory(
+    bomb: tuple[int, bytes],
+) -> None:
+    version, compressed = bomb
+    hostile = _hostile_envelope(compressed, declared_bytes=1000, version=version)
     tracemalloc.start()
     started = time.perf_counter()
     with pytest.raises(LimitExceeded, match="inflates beyond"):
@@ -241,25 +311,70 @@ def test_a_decompression_bomb_is_stopped_quickly_in_bounded_memory(bomb: bytes) 
     assert elapsed < 2.0, f"took {elapsed:.2f}s"
 
 
-def test_a_bomb_that_declares_its_real_size_is_refused_before_decrypting(bomb: bytes) -> None:
-    hostile = _hostile_envelope(bomb, declared_bytes=1 << 30)
+def test_a_bomb_that_declares_its_real_size_is_refused_before_decrypting(
+    bomb: tuple[int, bytes],
+) -> None:
+    version, compressed = bomb
+    hostile = _hostile_envelope(compressed, declared_bytes=1 << 30, version=version)
     with pytest.raises(LimitExceeded, match="payload may be at most"):
         parse_envelope(hostile)
 
 
-def test_a_payload_that_is_not_zlib_is_malformed() -> None:
-    with pytest.raises(EnvelopeError, match="zlib"):
-        _open(_hostile_envelope(b"not zlib at all", declared_bytes=15))
+@pytest.mark.parametrize(("version", "says"), [(1, "zlib"), (2, "Zstandard")])
+def test_a_payload_not_in_the_versions_format_is_malformed(version: int, says: str) -> None:
+    with pytest.raises(EnvelopeError, match=says):
+        _open(_hostile_envelope(b"not compressed", declared_bytes=14, version=version))
 
 
-def test_a_payload_shorter_than_declared_is_malformed() -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_payload_in_the_other_versions_format_is_malformed(version: int) -> None:
+    other = COMPRESSORS[3 - version]
+    with pytest.raises(EnvelopeError):
+        _open(_hostile_envelope(other(b"[]"), declared_bytes=2, version=version))
+
+
+@BY_VERSION
+def test_a_payload_shorter_than_declared_is_malformed(version: int) -> None:
+    compressed = COMPRESSORS[version](b"[]")
     with pytest.raises(EnvelopeError, match="size"):
-        _open(_hostile_envelope(zlib.compress(b"[]"), declared_bytes=10))
+        _open(_hostile_envelope(compressed, declared_bytes=10, version=version))
 
 
-def test_a_payload_that_is_not_records_is_a_typed_error() -> None:
+@BY_VERSION
+def test_a_truncated_payload_is_malformed(version: int) -> None:
+    compressed = COMPRESSORS[version](b"[" + b"1," * 500 + b"1]")
+    with pytest.raises(EnvelopeError, match="truncated"):
+        _open(_hostile_envelope(compressed[:-3], declared_bytes=1003, version=version))
+
+
+@BY_VERSION
+def test_bytes_after_the_compressed_payload_are_malformed(version: int) -> None:
+    compressed = COMPRESSORS[version](b"[]")
+    with pytest.raises(EnvelopeError, match="trailing"):
+        _open(_hostile_envelope(compressed + compressed, declared_bytes=2, version=version))
+
+
+def test_a_zstandard_frame_needing_a_large_window_is_refused() -> None:
+    """The frame header names the window the decoder must allocate; above 8 MiB it is
+    refused before any allocation, whatever the payload size."""
+    encoder = zstd.ZstdCompressor(options={zstd.CompressionParameter.window_log: 24})
+    compressed = encoder.compress(b"[]") + encoder.flush()  # size unknown: the full window
+    assert MAX_WINDOW_LOG < 24
+    with pytest.raises(EnvelopeError, match="Zstandard"):
+        _open(_hostile_envelope(compressed, declared_bytes=2))
+
+
+def test_a_zstandard_skippable_frame_is_not_a_payload() -> None:
+    skippable = (0x184D2A50).to_bytes(4, "little") + (2).to_bytes(4, "little") + b"[]"
+    with pytest.raises(EnvelopeError):
+        _open(_hostile_envelope(skippable + zstd.compress(b"[]"), declared_bytes=2))
+
+
+@BY_VERSION
+def test_a_payload_that_is_not_records_is_a_typed_error(version: int) -> None:
+    compressed = COMPRESSORS[version](b"\xff\xfe")
     with pytest.raises(SyncError, match="JSON"):
-        _open(_hostile_envelope(zlib.compress(b"\xff\xfe"), declared_bytes=2))
+        _open(_hostile_envelope(compressed, declared_bytes=2, version=version))
 
 
 def test_a_changes_envelope_is_not_accepted_as_a_batch() -> None:

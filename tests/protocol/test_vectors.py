@@ -1,19 +1,22 @@
-"""Protocol v1 against its interop vectors (tests/vectors/envelope_v1.json), in-process.
+"""Envelope versions 1 and 2 against their interop vectors (tests/vectors/envelope_v1.json,
+envelope_v2.json), in-process; every check runs on both files.
 
 Two levels: sync_protocol must reproduce every deterministic vector byte for byte and
 open the sealed fixture envelope; and a few tests recompute the wire format from its
 description in docs/protocol.md with bare primitives (hashlib, Ed25519, ML-KEM, X25519,
-AES-GCM), so the spec and the implementation cannot drift apart silently.
+AES-GCM, zlib or Zstandard), so the spec and the implementation cannot drift apart silently.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import json
 import struct
 import uuid
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,133 +40,221 @@ from sync_protocol import (
     record_to_dict,
     seal_batch,
 )
+from sync_protocol.compression import zstd
 
-VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).resolve().parents[1] / "vectors" / "envelope_v1.json").read_text("utf-8")
-)
-KEYS = VECTORS["keys"]
-HEADER = VECTORS["header"]
-CONSTANTS = VECTORS["constants"]
-ENVELOPE = bytes.fromhex(VECTORS["envelope"]["hex"])
-HEADER_BYTES = bytes.fromhex(HEADER["bytes_hex"])
-PAYLOAD = VECTORS["payload"]["text"].encode("utf-8")
-WIRE_RECORDS = [item["wire"] for item in VECTORS["records"]]
-
-NODE_KEY = SigningKey.from_bytes(bytes.fromhex(KEYS["node_signing_seed_hex"]))
-HUB_KEY = OpeningKey.from_bytes(bytes.fromhex(KEYS["hub_opening_key_hex"]))
-NODE_VERIFY_KEY = VerifyKey(bytes.fromhex(KEYS["node_verify_key_hex"]))
+VECTOR_DIR = Path(__file__).resolve().parents[1] / "vectors"
+FILES = ("envelope_v1.json", "envelope_v2.json")
 
 SIGNATURE_BYTES = 64
 HPKE_ENC_BYTES = 1120
 MLKEM768_CIPHERTEXT_BYTES = 1088
+VERSION_OFFSET = 4  # right after the magic
 
 
-def _open_fixture() -> bytes:
-    return open_envelope(parse_envelope(ENVELOPE), sender=NODE_VERIFY_KEY, recipient=HUB_KEY)
+@dataclass(frozen=True)
+class Vectors:
+    """One vector file, with the values most tests need decoded."""
+
+    data: dict[str, Any]
+    version: int
+    keys: dict[str, Any]
+    header: dict[str, Any]
+    constants: dict[str, Any]
+    envelope: bytes
+    header_bytes: bytes
+    payload: bytes
+    wire_records: list[dict[str, Any]]
+    node_key: SigningKey
+    hub_key: OpeningKey
+    node_verify_key: VerifyKey
+
+    @classmethod
+    def load(cls, name: str) -> Vectors:
+        data = json.loads((VECTOR_DIR / name).read_text("utf-8"))
+        keys = data["keys"]
+        return cls(
+            data=data,
+            version=data["protocol_version"],
+            keys=keys,
+            header=data["header"],
+            constants=data["constants"],
+            envelope=bytes.fromhex(data["envelope"]["hex"]),
+            header_bytes=bytes.fromhex(data["header"]["bytes_hex"]),
+            payload=data["payload"]["text"].encode("utf-8"),
+            wire_records=[item["wire"] for item in data["records"]],
+            node_key=SigningKey.from_bytes(bytes.fromhex(keys["node_signing_seed_hex"])),
+            hub_key=OpeningKey.from_bytes(bytes.fromhex(keys["hub_opening_key_hex"])),
+            node_verify_key=VerifyKey(bytes.fromhex(keys["node_verify_key_hex"])),
+        )
 
 
-def _reseal() -> bytes:
-    return seal_batch(
-        [record_from_dict(wire) for wire in WIRE_RECORDS],
-        node_id=uuid.UUID(HEADER["node_id"]),
-        seq=HEADER["seq"],
-        prev_hash=bytes.fromhex(HEADER["prev_hash_hex"]),
-        created_at_ms=HEADER["created_at_ms"],
-        signing_key=NODE_KEY,
-        hub_key=HUB_KEY.public,
+LOADED = {name: Vectors.load(name) for name in FILES}
+
+
+@pytest.fixture(params=FILES)
+def vectors(request: pytest.FixtureRequest) -> Vectors:
+    return LOADED[request.param]
+
+
+def _each(section: str) -> list[Any]:
+    """The items of one list section of every file, for per-item tests."""
+    return [
+        pytest.param(item, id=f"v{loaded.version}-{index}")
+        for loaded in LOADED.values()
+        for index, item in enumerate(loaded.data[section])
+    ]
+
+
+def _open_fixture(vectors: Vectors) -> bytes:
+    return open_envelope(
+        parse_envelope(vectors.envelope), sender=vectors.node_verify_key, recipient=vectors.hub_key
     )
+
+
+def _reseal(vectors: Vectors) -> bytes:
+    return seal_batch(
+        [record_from_dict(wire) for wire in vectors.wire_records],
+        node_id=uuid.UUID(vectors.header["node_id"]),
+        seq=vectors.header["seq"],
+        prev_hash=bytes.fromhex(vectors.header["prev_hash_hex"]),
+        created_at_ms=vectors.header["created_at_ms"],
+        signing_key=vectors.node_key,
+        hub_key=vectors.hub_key.public,
+        version=vectors.version,
+    )
+
+
+# --- the two files, and the generator --------------------------------------------------
+
+
+def test_the_files_are_versions_1_and_2() -> None:
+    assert [LOADED[name].version for name in FILES] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "section", ["constants", "keys", "hlc", "records", "payload"], ids=lambda section: section
+)
+def test_both_versions_share_the_section(section: str) -> None:
+    v1, v2 = (LOADED[name].data[section] for name in FILES)
+    assert v1 == v2
+
+
+def test_the_headers_differ_only_in_the_version_byte() -> None:
+    v1, v2 = (LOADED[name] for name in FILES)
+    pairs = zip(v1.header_bytes, v2.header_bytes, strict=True)
+    differing = [offset for offset, (a, b) in enumerate(pairs) if a != b]
+    assert (differing, v1.header_bytes[VERSION_OFFSET], v2.header_bytes[VERSION_OFFSET]) == (
+        [VERSION_OFFSET],
+        1,
+        2,
+    )
+    encoded = ("bytes_hex", "hpke_info_hex")
+    fields = {key: value for key, value in v1.header.items() if key not in encoded}
+    assert fields == {key: value for key, value in v2.header.items() if key not in encoded}
+
+
+def test_generator_reproduces_every_deterministic_section(vectors: Vectors) -> None:
+    """Everything but the sealed 'envelope' section, which HPKE randomizes."""
+    spec = importlib.util.spec_from_file_location("make_vectors", VECTOR_DIR / "make_vectors.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    built = json.loads(json.dumps(generator.build_vectors(vectors.version)))
+    del built["envelope"]
+    assert built == {key: value for key, value in vectors.data.items() if key != "envelope"}
 
 
 # --- keys ------------------------------------------------------------------------------
 
 
-def test_node_verify_key_derives_from_the_signing_seed() -> None:
-    assert NODE_KEY.public.to_bytes().hex() == KEYS["node_verify_key_hex"]
+def test_node_verify_key_derives_from_the_signing_seed(vectors: Vectors) -> None:
+    assert vectors.node_key.public.to_bytes().hex() == vectors.keys["node_verify_key_hex"]
 
 
-def test_node_key_id_recomputes() -> None:
-    assert NODE_KEY.public.key_id.hex() == KEYS["node_key_id_hex"]
+def test_node_key_id_recomputes(vectors: Vectors) -> None:
+    assert vectors.node_key.public.key_id.hex() == vectors.keys["node_key_id_hex"]
 
 
-def test_node_fingerprint_recomputes() -> None:
-    assert NODE_KEY.public.fingerprint == KEYS["node_fingerprint"]
+def test_node_fingerprint_recomputes(vectors: Vectors) -> None:
+    assert vectors.node_key.public.fingerprint == vectors.keys["node_fingerprint"]
 
 
-def test_hub_sealing_key_derives_from_the_opening_key() -> None:
-    assert HUB_KEY.public.to_bytes().hex() == KEYS["hub_sealing_key_hex"]
+def test_hub_sealing_key_derives_from_the_opening_key(vectors: Vectors) -> None:
+    assert vectors.hub_key.public.to_bytes().hex() == vectors.keys["hub_sealing_key_hex"]
 
 
-def test_hub_opening_key_round_trips() -> None:
-    assert HUB_KEY.private_bytes().hex() == KEYS["hub_opening_key_hex"]
+def test_hub_opening_key_round_trips(vectors: Vectors) -> None:
+    assert vectors.hub_key.private_bytes().hex() == vectors.keys["hub_opening_key_hex"]
 
 
-def test_hub_key_id_recomputes() -> None:
-    assert HUB_KEY.public.key_id.hex() == KEYS["hub_key_id_hex"]
+def test_hub_key_id_recomputes(vectors: Vectors) -> None:
+    assert vectors.hub_key.public.key_id.hex() == vectors.keys["hub_key_id_hex"]
 
 
-def test_hub_fingerprint_recomputes() -> None:
-    assert HUB_KEY.public.fingerprint == KEYS["hub_fingerprint"]
+def test_hub_fingerprint_recomputes(vectors: Vectors) -> None:
+    assert vectors.hub_key.public.fingerprint == vectors.keys["hub_fingerprint"]
 
 
 # --- records, HLC, payload -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("vector", VECTORS["hlc"], ids=lambda v: v["text"][:24])
+@pytest.mark.parametrize("vector", _each("hlc"))
 def test_hlc_text_encoding(vector: dict[str, Any]) -> None:
     stamp = HlcStamp(vector["wall_ms"], vector["counter"], uuid.UUID(vector["node_id"]))
     assert stamp.encode() == vector["text"]
 
 
-def test_hlc_text_sorts_like_the_stamps() -> None:
-    texts = [vector["text"] for vector in VECTORS["hlc"]]
+def test_hlc_text_sorts_like_the_stamps(vectors: Vectors) -> None:
+    texts = [vector["text"] for vector in vectors.data["hlc"]]
     stamps = [HlcStamp.decode(text) for text in texts]
     assert sorted(texts) == [stamp.encode() for stamp in sorted(stamps)]
 
 
-@pytest.mark.parametrize("index", range(len(WIRE_RECORDS)))
-def test_record_canonical_json_matches_byte_for_byte(index: int) -> None:
-    vector = VECTORS["records"][index]
+@pytest.mark.parametrize("vector", _each("records"))
+def test_record_canonical_json_matches_byte_for_byte(vector: dict[str, Any]) -> None:
     record = record_from_dict(vector["wire"])
     assert encode_json(record_to_dict(record)) == vector["canonical_json"].encode("utf-8")
 
 
-def test_payload_is_the_canonical_json_of_the_records() -> None:
-    records = [record_from_dict(wire) for wire in WIRE_RECORDS]
-    assert encode_records(records) == PAYLOAD
+def test_payload_is_the_canonical_json_of_the_records(vectors: Vectors) -> None:
+    records = [record_from_dict(wire) for wire in vectors.wire_records]
+    assert encode_records(records) == vectors.payload
 
 
 # --- header ----------------------------------------------------------------------------
 
 
-def test_header_encodes_from_its_fields() -> None:
+def test_header_encodes_from_its_fields(vectors: Vectors) -> None:
     header = EnvelopeHeader(
-        kind=EnvelopeKind(HEADER["kind"]),
-        node_id=uuid.UUID(HEADER["node_id"]),
-        sender_key_id=bytes.fromhex(HEADER["sender_key_id_hex"]),
-        recipient_key_id=bytes.fromhex(HEADER["recipient_key_id_hex"]),
-        seq=HEADER["seq"],
-        prev_hash=bytes.fromhex(HEADER["prev_hash_hex"]),
-        record_count=HEADER["record_count"],
-        payload_bytes=HEADER["payload_bytes"],
-        created_at_ms=HEADER["created_at_ms"],
+        kind=EnvelopeKind(vectors.header["kind"]),
+        node_id=uuid.UUID(vectors.header["node_id"]),
+        sender_key_id=bytes.fromhex(vectors.header["sender_key_id_hex"]),
+        recipient_key_id=bytes.fromhex(vectors.header["recipient_key_id_hex"]),
+        seq=vectors.header["seq"],
+        prev_hash=bytes.fromhex(vectors.header["prev_hash_hex"]),
+        record_count=vectors.header["record_count"],
+        payload_bytes=vectors.header["payload_bytes"],
+        created_at_ms=vectors.header["created_at_ms"],
+        version=vectors.version,
     )
-    assert header.encode() == HEADER_BYTES
+    assert header.encode() == vectors.header_bytes
 
 
-def test_header_bytes_are_the_envelope_prefix() -> None:
-    assert ENVELOPE[: len(HEADER_BYTES)] == HEADER_BYTES
+def test_header_bytes_are_the_envelope_prefix(vectors: Vectors) -> None:
+    assert vectors.envelope[: len(vectors.header_bytes)] == vectors.header_bytes
 
 
-def test_header_declares_the_payload_size() -> None:
-    assert HEADER["payload_bytes"] == len(PAYLOAD)
+def test_header_declares_the_payload_size(vectors: Vectors) -> None:
+    assert vectors.header["payload_bytes"] == len(vectors.payload)
 
 
 # --- the sealed fixture ----------------------------------------------------------------
 
 
-def test_fixture_parses_to_the_vector_header() -> None:
-    header = parse_envelope(ENVELOPE).header
+def test_fixture_parses_to_the_vector_header(vectors: Vectors) -> None:
+    header = parse_envelope(vectors.envelope).header
     assert (
+        header.version,
         header.kind,
         str(header.node_id),
         header.sender_key_id.hex(),
@@ -174,70 +265,81 @@ def test_fixture_parses_to_the_vector_header() -> None:
         header.payload_bytes,
         header.created_at_ms,
     ) == (
+        vectors.version,
         EnvelopeKind.BATCH,
-        HEADER["node_id"],
-        KEYS["node_key_id_hex"],
-        KEYS["hub_key_id_hex"],
-        HEADER["seq"],
-        HEADER["prev_hash_hex"],
-        HEADER["record_count"],
-        HEADER["payload_bytes"],
-        HEADER["created_at_ms"],
+        vectors.header["node_id"],
+        vectors.keys["node_key_id_hex"],
+        vectors.keys["hub_key_id_hex"],
+        vectors.header["seq"],
+        vectors.header["prev_hash_hex"],
+        vectors.header["record_count"],
+        vectors.header["payload_bytes"],
+        vectors.header["created_at_ms"],
     )
 
 
-def test_fixture_opens_to_the_expected_payload() -> None:
-    assert _open_fixture() == PAYLOAD
+def test_fixture_opens_to_the_expected_payload(vectors: Vectors) -> None:
+    assert _open_fixture(vectors) == vectors.payload
 
 
-def test_fixture_opens_to_the_expected_records() -> None:
-    records = open_batch(parse_envelope(ENVELOPE), node_key=NODE_VERIFY_KEY, hub_key=HUB_KEY)
-    assert [record_to_dict(record) for record in records] == WIRE_RECORDS
+def test_fixture_opens_to_the_expected_records(vectors: Vectors) -> None:
+    records = open_batch(
+        parse_envelope(vectors.envelope), node_key=vectors.node_verify_key, hub_key=vectors.hub_key
+    )
+    assert [record_to_dict(record) for record in records] == vectors.wire_records
 
 
-def test_fixture_batch_hash_matches() -> None:
-    assert parse_envelope(ENVELOPE).batch_hash.hex() == VECTORS["envelope"]["batch_hash_hex"]
+def test_fixture_batch_hash_matches(vectors: Vectors) -> None:
+    assert (
+        parse_envelope(vectors.envelope).batch_hash.hex()
+        == vectors.data["envelope"]["batch_hash_hex"]
+    )
 
 
 # --- resealing -------------------------------------------------------------------------
 
 
-def test_reseal_opens_to_the_same_payload() -> None:
-    resealed = parse_envelope(_reseal())
-    assert open_envelope(resealed, sender=NODE_VERIFY_KEY, recipient=HUB_KEY) == PAYLOAD
+def test_reseal_opens_to_the_same_payload(vectors: Vectors) -> None:
+    resealed = parse_envelope(_reseal(vectors))
+    assert (
+        open_envelope(resealed, sender=vectors.node_verify_key, recipient=vectors.hub_key)
+        == vectors.payload
+    )
 
 
-def test_reseal_keeps_the_same_header_bytes() -> None:
-    assert _reseal()[: len(HEADER_BYTES)] == HEADER_BYTES
+def test_reseal_keeps_the_same_header_bytes(vectors: Vectors) -> None:
+    assert _reseal(vectors)[: len(vectors.header_bytes)] == vectors.header_bytes
 
 
-def test_reseal_produces_different_ciphertext() -> None:
-    assert parse_envelope(_reseal()).ciphertext != parse_envelope(ENVELOPE).ciphertext
+def test_reseal_produces_different_ciphertext(vectors: Vectors) -> None:
+    assert (
+        parse_envelope(_reseal(vectors)).ciphertext != parse_envelope(vectors.envelope).ciphertext
+    )
 
 
 # --- the documented wire format, recomputed from primitives ----------------------------
 
 
-def test_header_matches_the_documented_struct_layout() -> None:
-    fields = struct.unpack(">4sBB16s16s16sQ32sIIQ", HEADER_BYTES)
+def test_header_matches_the_documented_struct_layout(vectors: Vectors) -> None:
+    fields = struct.unpack(">4sBB16s16s16sQ32sIIQ", vectors.header_bytes)
     assert fields == (
-        bytes.fromhex(CONSTANTS["magic_hex"]),
-        VECTORS["protocol_version"],
-        HEADER["kind"],
-        uuid.UUID(HEADER["node_id"]).bytes,
-        bytes.fromhex(HEADER["sender_key_id_hex"]),
-        bytes.fromhex(HEADER["recipient_key_id_hex"]),
-        HEADER["seq"],
-        bytes.fromhex(HEADER["prev_hash_hex"]),
-        HEADER["record_count"],
-        HEADER["payload_bytes"],
-        HEADER["created_at_ms"],
+        bytes.fromhex(vectors.constants["magic_hex"]),
+        vectors.version,
+        vectors.header["kind"],
+        uuid.UUID(vectors.header["node_id"]).bytes,
+        bytes.fromhex(vectors.header["sender_key_id_hex"]),
+        bytes.fromhex(vectors.header["recipient_key_id_hex"]),
+        vectors.header["seq"],
+        bytes.fromhex(vectors.header["prev_hash_hex"]),
+        vectors.header["record_count"],
+        vectors.header["payload_bytes"],
+        vectors.header["created_at_ms"],
     )
 
 
-def test_envelope_length_follows_the_documented_framing() -> None:
-    (ct_len,) = struct.unpack_from(">I", ENVELOPE, len(HEADER_BYTES))
-    assert len(ENVELOPE) == len(HEADER_BYTES) + 4 + ct_len + SIGNATURE_BYTES
+def test_envelope_length_follows_the_documented_framing(vectors: Vectors) -> None:
+    (ct_len,) = struct.unpack_from(">I", vectors.envelope, len(vectors.header_bytes))
+    assert len(vectors.envelope) == len(vectors.header_bytes) + 4 + ct_len + SIGNATURE_BYTES
 
 
 @pytest.mark.parametrize(
@@ -248,28 +350,33 @@ def test_envelope_length_follows_the_documented_framing() -> None:
     ],
 )
 def test_key_id_is_the_documented_labelled_digest(
-    public_hex: str, label_key: str, key_id_key: str
+    vectors: Vectors, public_hex: str, label_key: str, key_id_key: str
 ) -> None:
     digest = hashlib.sha256(
-        bytes.fromhex(CONSTANTS[label_key]) + bytes.fromhex(KEYS[public_hex])
+        bytes.fromhex(vectors.constants[label_key]) + bytes.fromhex(vectors.keys[public_hex])
     ).digest()
-    assert digest[:16].hex() == KEYS[key_id_key]
+    assert digest[:16].hex() == vectors.keys[key_id_key]
 
 
-def test_hpke_info_is_the_context_then_the_header() -> None:
-    expected = bytes.fromhex(CONSTANTS["hpke_info_context_hex"]) + HEADER_BYTES
-    assert bytes.fromhex(HEADER["hpke_info_hex"]) == expected
+def test_hpke_info_is_the_context_then_the_header(vectors: Vectors) -> None:
+    expected = bytes.fromhex(vectors.constants["hpke_info_context_hex"]) + vectors.header_bytes
+    assert bytes.fromhex(vectors.header["hpke_info_hex"]) == expected
 
 
-def test_batch_hash_is_sha256_of_everything_but_the_signature() -> None:
-    digest = hashlib.sha256(ENVELOPE[:-SIGNATURE_BYTES]).hexdigest()
-    assert digest == VECTORS["envelope"]["batch_hash_hex"]
+def test_batch_hash_is_sha256_of_everything_but_the_signature(vectors: Vectors) -> None:
+    digest = hashlib.sha256(vectors.envelope[:-SIGNATURE_BYTES]).hexdigest()
+    assert digest == vectors.data["envelope"]["batch_hash_hex"]
 
 
-def test_signature_verifies_over_the_documented_message() -> None:
-    public = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(KEYS["node_verify_key_hex"]))
-    message = bytes.fromhex(CONSTANTS["signature_context_hex"]) + ENVELOPE[:-SIGNATURE_BYTES]
-    public.verify(ENVELOPE[-SIGNATURE_BYTES:], message)  # raises InvalidSignature if not
+def test_signature_verifies_over_the_documented_message(vectors: Vectors) -> None:
+    public = ed25519.Ed25519PublicKey.from_public_bytes(
+        bytes.fromhex(vectors.keys["node_verify_key_hex"])
+    )
+    message = (
+        bytes.fromhex(vectors.constants["signature_context_hex"])
+        + vectors.envelope[:-SIGNATURE_BYTES]
+    )
+    public.verify(vectors.envelope[-SIGNATURE_BYTES:], message)  # raises InvalidSignature if not
 
 
 def _labeled_extract(suite_id: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:
@@ -285,13 +392,14 @@ def _labeled_expand(suite_id: bytes, prk: bytes, label: bytes, info: bytes, size
     return out[:size]
 
 
-def test_ciphertext_opens_with_the_documented_hpke_key_schedule() -> None:
+def test_ciphertext_opens_with_the_documented_hpke_key_schedule(vectors: Vectors) -> None:
     """X-Wing decapsulation, then the RFC 9180 base-mode key schedule, then AES-256-GCM
-    and zlib, written out step by step as docs/protocol.md describes them."""
-    opening = bytes.fromhex(KEYS["hub_opening_key_hex"])
+    and the version's decompression, written out step by step as docs/protocol.md
+    describes them."""
+    opening = bytes.fromhex(vectors.keys["hub_opening_key_hex"])
     kem = mlkem.MLKEM768PrivateKey.from_seed_bytes(opening[:64])
     dh = x25519.X25519PrivateKey.from_private_bytes(opening[64:])
-    ciphertext = parse_envelope(ENVELOPE).ciphertext
+    ciphertext = parse_envelope(vectors.envelope).ciphertext
     enc, sealed = ciphertext[:HPKE_ENC_BYTES], ciphertext[HPKE_ENC_BYTES:]
     ct_m, ct_x = enc[:MLKEM768_CIPHERTEXT_BYTES], enc[MLKEM768_CIPHERTEXT_BYTES:]
     ss_x = dh.exchange(x25519.X25519PublicKey.from_public_bytes(ct_x))
@@ -301,9 +409,12 @@ def test_ciphertext_opens_with_the_documented_hpke_key_schedule() -> None:
     ).digest()
 
     suite_id = b"HPKE" + struct.pack(
-        ">HHH", CONSTANTS["hpke_kem_id"], CONSTANTS["hpke_kdf_id"], CONSTANTS["hpke_aead_id"]
+        ">HHH",
+        vectors.constants["hpke_kem_id"],
+        vectors.constants["hpke_kdf_id"],
+        vectors.constants["hpke_aead_id"],
     )
-    info = bytes.fromhex(HEADER["hpke_info_hex"])
+    info = bytes.fromhex(vectors.header["hpke_info_hex"])
     context = (
         b"\x00"
         + _labeled_extract(suite_id, b"", b"psk_id_hash", b"")
@@ -314,4 +425,16 @@ def test_ciphertext_opens_with_the_documented_hpke_key_schedule() -> None:
     nonce = _labeled_expand(suite_id, secret, b"base_nonce", context, 12)
 
     compressed = AESGCM(key).decrypt(nonce, sealed, None)
-    assert zlib.decompress(compressed) == PAYLOAD
+    assert _decompress(compressed, vectors.version) == vectors.payload
+
+
+def _decompress(data: bytes, version: int) -> bytes:
+    """Version 1: one zlib stream. Version 2: exactly one Zstandard frame (zstd.decompress
+    alone would also accept several concatenated frames, which receivers refuse)."""
+    if version == 1:
+        inflater = zlib.decompressobj()
+        out = inflater.decompress(data)
+        assert inflater.eof and not inflater.unused_data
+        return out
+    assert zstd.get_frame_size(data) == len(data)
+    return zstd.decompress(data)

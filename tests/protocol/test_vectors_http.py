@@ -54,6 +54,7 @@ from sync_protocol.changes import (
     StatusChange,
     change_to_dict,
 )
+from sync_protocol.envelope import VERSIONS
 
 VECTOR_DIR = Path(__file__).resolve().parents[1] / "vectors"
 VECTORS: dict[str, Any] = json.loads((VECTOR_DIR / "http_v1.json").read_text("utf-8"))
@@ -68,6 +69,7 @@ HUB_NOW_MS: int = REQUESTS["hub_now_ms"]
 WINDOW_MS: int = REQUESTS["window_ms"]
 ENROLLMENT = VECTORS["enrollment"]
 CHANGES = VECTORS["changes"]
+CHANGES_VERSION = 1  # the feed's header is the answer to a pull without envelope=2
 
 HUB_KEY = SigningKey.from_bytes(bytes.fromhex(KEYS["hub_signing_seed_hex"]))
 NODE_KEY = SigningKey.from_bytes(bytes.fromhex(KEYS["node_signing_seed_hex"]))
@@ -429,7 +431,7 @@ def _changes() -> list[Change]:
     return made
 
 
-def _seal(after: int = CHANGES["after"]) -> bytes:
+def _seal(after: int = CHANGES["after"], version: int = CHANGES_VERSION) -> bytes:
     data = json.loads(PAYLOAD)
     return seal_changes(
         _changes(),
@@ -440,6 +442,7 @@ def _seal(after: int = CHANGES["after"]) -> bytes:
         created_at_ms=CHANGES_HEADER["created_at_ms"],
         hub_key=HUB_KEY,
         node_key=NODE_OPENING_KEY.public,
+        version=version,
     )
 
 
@@ -469,12 +472,14 @@ def test_changes_header_encodes_from_its_fields() -> None:
         record_count=CHANGES_HEADER["record_count"],
         payload_bytes=CHANGES_HEADER["payload_bytes"],
         created_at_ms=CHANGES_HEADER["created_at_ms"],
+        version=CHANGES_VERSION,
     )
     assert header.encode().hex() == CHANGES_HEADER["bytes_hex"]
 
 
 def test_changes_header_follows_the_feed_rules() -> None:
     assert (
+        bytes.fromhex(CHANGES_HEADER["bytes_hex"])[4],  # the version byte
         CHANGES_HEADER["kind"],
         CHANGES_HEADER["node_id"],
         CHANGES_HEADER["sender_key_id_hex"],
@@ -484,6 +489,7 @@ def test_changes_header_follows_the_feed_rules() -> None:
         CHANGES_HEADER["record_count"],
         CHANGES_HEADER["payload_bytes"],
     ) == (
+        CHANGES_VERSION,
         int(EnvelopeKind.CHANGES),
         FIELDS["node_id"],
         KEYS["hub_verify_key_id_hex"],
@@ -499,9 +505,10 @@ def test_seal_changes_gives_the_vector_header() -> None:
     assert _seal()[:110].hex() == CHANGES_HEADER["bytes_hex"]
 
 
-def test_open_changes_returns_the_vector_changes() -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_open_changes_returns_the_vector_changes(version: int) -> None:
     opened = open_changes(
-        parse_envelope(_seal()),
+        parse_envelope(_seal(version=version)),
         after=CHANGES["after"],
         node_id=NODE_ID,
         hub_key=HUB_VERIFY_KEY,
@@ -520,9 +527,15 @@ def test_open_changes_returns_the_vector_changes() -> None:
     [{"after": CHANGES["after"] + 1}, {"node_id": uuid.UUID(int=NODE_ID.int + 1)}],
     ids=["another cursor", "another node"],
 )
-def test_open_changes_refuses_an_answer_to_another_request(overrides: dict[str, Any]) -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_open_changes_refuses_an_answer_to_another_request(
+    overrides: dict[str, Any], version: int
+) -> None:
     arguments: dict[str, Any] = {"after": CHANGES["after"], "node_id": NODE_ID} | overrides
     with pytest.raises(InvalidSeal):
         open_changes(
-            parse_envelope(_seal()), hub_key=HUB_VERIFY_KEY, node_key=NODE_OPENING_KEY, **arguments
+            parse_envelope(_seal(version=version)),
+            hub_key=HUB_VERIFY_KEY,
+            node_key=NODE_OPENING_KEY,
+            **arguments,
         )

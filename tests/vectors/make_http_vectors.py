@@ -1,14 +1,15 @@
 """Build the protocol v1 vectors for receipts, signed requests, enrollment and the change
 feed, ``tests/vectors/http_v1.json``.
 
-Run from the repository root, after ``make_vectors.py``::
+Run from the repository root, after ``make_vectors.py --version 1`` if that ran::
 
     .venv/bin/python tests/vectors/make_http_vectors.py          # refuses to overwrite
     .venv/bin/python tests/vectors/make_http_vectors.py --force  # regenerate
 
 Everything here is deterministic: Ed25519 signatures are deterministic (RFC 8032), and
 nothing in this file is HPKE-sealed (the change-feed section gives the payload and the
-header, not a sealed envelope). The receipt is for the fixture batch of
+header, not a sealed envelope; that header is envelope version 1, the answer to a pull
+without ``envelope=2``). The receipt is for the fixture batch of
 ``envelope_v1.json``, so it reads that file for the batch's ``batch_hash``: regenerate this
 file whenever that one is regenerated (the test suite checks they agree). Otherwise
 regenerating gives a byte-identical file; any diff means the wire format changed.
@@ -235,6 +236,7 @@ def build_vectors(envelope_vectors: Path = ENVELOPE_VECTORS) -> dict[str, object
         record_count=len(changes),
         payload_bytes=len(payload),
         created_at_ms=CHANGES_AT_MS,
+        version=1,  # a pull without envelope=2 is answered in version 1
     )
 
     vectors: dict[str, object] = {

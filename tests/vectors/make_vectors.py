@@ -1,15 +1,20 @@
-"""Build the protocol v1 interoperability vectors, ``tests/vectors/envelope_v1.json``.
+"""Build the envelope interoperability vectors, ``tests/vectors/envelope_v{1,2}.json``:
+one file per envelope version, version 1 compressing the payload with zlib and version 2
+with Zstandard. Everything else is the same in both files but the header's version byte.
 
 Run from the repository root::
 
-    .venv/bin/python tests/vectors/make_vectors.py          # refuses to overwrite
-    .venv/bin/python tests/vectors/make_vectors.py --force  # regenerate
+    .venv/bin/python tests/vectors/make_vectors.py --version 2          # refuses to overwrite
+    .venv/bin/python tests/vectors/make_vectors.py --version 2 --force  # regenerate
+
+``--version`` defaults to 2, the version senders seal.
 
 Keys come from fixed seeds and the records from fixed values, so every deterministic
 vector (keys, key ids, fingerprints, HLC text, canonical JSON, payload, header bytes) is
 byte-identical on every run. HPKE encryption is randomized (a fresh encapsulation each
 time), so the sealed envelope, its signature and its ``batch_hash`` change whenever the
 file is regenerated: the envelope is a fixture that must open, not a reproducible output.
+(So envelope_v1.json, which http_v1.json's receipt refers to, is best left alone.)
 Before writing, the script opens what it sealed and checks it against the inputs.
 """
 
@@ -40,15 +45,18 @@ from sync_protocol import (
     record_to_dict,
     seal_batch,
 )
+from sync_protocol.envelope import VERSION, VERSIONS
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parent / "envelope_v1.json"
+HERE = Path(__file__).resolve().parent
 
 # Fixed key material. Test patterns, obviously never to be used for a real node or hub.
 NODE_SIGNING_SEED = bytes(range(0x00, 0x20))  # Ed25519 seed, 32 bytes
 HUB_OPENING_KEY = bytes(range(0x20, 0x80))  # ML-KEM-768 seed d||z (64) + X25519 key (32)
 
-# Byte strings fixed by protocol v1 (copied here so the vectors state them explicitly;
-# the test suite checks them against the keys and envelope that sync_protocol produces).
+# Byte strings fixed by protocol v1 and kept by version 2, whose envelopes differ from
+# version 1's by the version byte in the signed, HPKE-bound header (copied here so the
+# vectors state them explicitly; the test suite checks them against the keys and envelope
+# that sync_protocol produces).
 SIGNING_KEY_LABEL = b"egsync/v1/ed25519\x00"
 SEALING_KEY_LABEL = b"egsync/v1/mlkem768-x25519\x00"
 SIGNATURE_CONTEXT = b"egsync/v1/envelope-signature\x00"
@@ -102,7 +110,27 @@ def build_records() -> list[Record]:
     return [created, in_review, approved]
 
 
-def build_vectors() -> dict[str, object]:
+def default_output(version: int) -> Path:
+    return HERE / f"envelope_v{version}.json"
+
+
+def _about(version: int) -> str:
+    fixture = (
+        "Every value is deterministic except the 'envelope' section, which is one sealed "
+        "fixture: HPKE is randomized, so resealing gives different ciphertext, signature "
+        "and batch_hash."
+    )
+    if version == 1:  # worded as before version 2 existed, so the file only changes by its seal
+        return f"Protocol v1 interop vectors (docs/protocol.md, 'Test vectors'). {fixture}"
+    return (
+        f"Envelope version {version} interop vectors (docs/protocol.md, 'Test vectors'): "
+        "the payload is compressed with Zstandard (one frame, level 1) instead of zlib. "
+        "Keys, records, payload and labels are those of envelope_v1.json; the header "
+        f"differs only in its version byte. {fixture}"
+    )
+
+
+def build_vectors(version: int = VERSION) -> dict[str, object]:
     node_key = SigningKey.from_bytes(NODE_SIGNING_SEED)
     hub_key = OpeningKey.from_bytes(HUB_OPENING_KEY)
     records = build_records()
@@ -116,6 +144,7 @@ def build_vectors() -> dict[str, object]:
         created_at_ms=T_SEAL_MS,
         signing_key=node_key,
         hub_key=hub_key.public,
+        version=version,
     )
     header = EnvelopeHeader(
         kind=EnvelopeKind.BATCH,
@@ -127,18 +156,15 @@ def build_vectors() -> dict[str, object]:
         record_count=len(records),
         payload_bytes=len(payload),
         created_at_ms=T_SEAL_MS,
+        version=version,
     )
     header_bytes = header.encode()
     _self_check(envelope, header_bytes, payload, records, node_key, hub_key)
 
     sealed = parse_envelope(envelope)
     return {
-        "about": (
-            "Protocol v1 interop vectors (docs/protocol.md, 'Test vectors'). Every value is "
-            "deterministic except the 'envelope' section, which is one sealed fixture: HPKE "
-            "is randomized, so resealing gives different ciphertext, signature and batch_hash."
-        ),
-        "protocol_version": 1,
+        "about": _about(version),
+        "protocol_version": version,
         "generator": "tests/vectors/make_vectors.py",
         "constants": {
             "magic_hex": b"EGSY".hex(),
@@ -238,14 +264,20 @@ def _key_id(label: bytes, public: bytes) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Write the protocol v1 interop vectors (deterministic keys and records, "
-        "one freshly sealed BATCH envelope)."
+        description="Write the envelope interop vectors of one envelope version "
+        "(deterministic keys and records, one freshly sealed BATCH envelope)."
+    )
+    parser.add_argument(
+        "--version",
+        type=int,
+        choices=VERSIONS,
+        default=VERSION,
+        help=f"the envelope version to seal: 1 (zlib) or 2 (Zstandard) (default: {VERSION})",
     )
     parser.add_argument(
         "--output",
         type=Path,
-        default=DEFAULT_OUTPUT,
-        help=f"where to write the JSON (default: {DEFAULT_OUTPUT})",
+        help=f"where to write the JSON (default: {HERE}/envelope_v<VERSION>.json)",
     )
     parser.add_argument(
         "--force",
@@ -253,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         help="overwrite the output file if it exists (the sealed envelope will change)",
     )
     args = parser.parse_args(argv)
-    output: Path = args.output
+    output: Path = args.output or default_output(args.version)
     if output.exists() and not args.force:
         print(
             f"make_vectors: {output} exists; pass --force to overwrite it "
@@ -261,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    text = json.dumps(build_vectors(), ensure_ascii=False, indent=2) + "\n"
+    text = json.dumps(build_vectors(args.version), ensure_ascii=False, indent=2) + "\n"
     output.write_text(text, encoding="utf-8")
     print(f"make_vectors: wrote {output}", file=sys.stderr)
     return 0
