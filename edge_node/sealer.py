@@ -51,10 +51,12 @@ def seal_pending(
     now_ms: int,
     config: SealerConfig = SealerConfig(),
     max_batches: int | None = None,
+    full_only: bool = False,
 ) -> list[int]:
     """Seal pending events into batches of at most ``config.max_records`` (every pending
-    event, or ``max_batches`` batches); return the new seqs. Refuses while sealing is
-    halted (fork or restore detected).
+    event, or ``max_batches`` batches; with ``full_only``, only batches that reach one of
+    ``config``'s bounds, leaving a partial one pending); return the new seqs. Refuses
+    while sealing is halted (fork or restore detected).
 
     The payload is the events' stored canonical JSON, joined into the canonical array
     (``encode_records`` of the same records, byte for byte): each record was validated
@@ -79,7 +81,14 @@ def seal_pending(
             ).fetchall()
             if not rows:
                 return sealed
+            fetched = len(rows)
             rows = _within_budget(rows, config.max_record_bytes)
+            if (
+                full_only
+                and len(rows) == fetched < config.max_records
+                and sum(len(row[2]) for row in rows) < config.max_record_bytes
+            ):
+                return sealed  # neither bound reached: a partial batch
             payload = b"[" + b",".join(_stored_json(pii, row[1], row[2]) for row in rows) + b"]"
             head = connection.execute(
                 "SELECT seq, batch_hash FROM batches ORDER BY seq DESC LIMIT 1"

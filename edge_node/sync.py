@@ -73,14 +73,6 @@ def check_chain(store: Store, transport: Transport) -> None:
         _halt(store, f"the hub's batch {hub_seq} differs from this node's: forked history")
 
 
-def _full_batch_pending(store: Store, records: int) -> bool:
-    # The record-th pending event exists: a walk of that many rows, not a full count.
-    row = store.connection.execute(
-        "SELECT 1 FROM outbox ORDER BY position LIMIT 1 OFFSET ?", (records - 1,)
-    ).fetchone()
-    return row is not None
-
-
 def _first_unacked(store: Store, after: int) -> int | None:
     row = store.connection.execute(
         "SELECT min(seq) FROM batches WHERE seq > ? AND acked_at_ms IS NULL", (after,)
@@ -264,8 +256,6 @@ def sync_round(
         halted = store.get_state(HALT_KEY)
 
         def seal_next() -> bool:
-            if not seal_partial and not _full_batch_pending(store, sealer.max_records):
-                return False
             sealed = seal_pending(
                 store,
                 node_id=identity.node_id,
@@ -275,6 +265,7 @@ def sync_round(
                 now_ms=transport_now(transport),
                 config=sealer,
                 max_batches=1,
+                full_only=not seal_partial,
             )
             report.sealed.extend(sealed)
             return bool(sealed)

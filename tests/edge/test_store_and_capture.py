@@ -158,6 +158,24 @@ def test_sealing_respects_the_record_and_byte_budgets_and_chains(store, context)
     assert _counts(store)[1] == 0  # the outbox is empty
 
 
+def test_full_only_sealing_leaves_a_partial_batch_pending(store, context) -> None:  # type: ignore[no-untyped-def]
+    keys = {"signing_key": SigningKey.generate(), "hub_key": OpeningKey.generate().public}
+    for i in range(25):
+        _record(store, context, national_id=f"290010134{i:04d}1", now_ms=NOW + i)
+
+    def seal(config: SealerConfig) -> list[int]:
+        return seal_pending(
+            store, node_id=NODE, pii=context.pii, now_ms=NOW + 100, config=config,
+            full_only=True, **keys,
+        )  # fmt: skip
+
+    assert seal(SealerConfig(max_records=10, max_record_bytes=1_000_000)) == [1, 2]
+    assert _counts(store)[1] == 5  # five pending: not a full batch
+    # A batch that reaches the byte budget is full too: one record each, to the last.
+    assert seal(SealerConfig(max_records=10, max_record_bytes=1)) == [3, 4, 5, 6, 7]
+    assert _counts(store)[1] == 0
+
+
 def test_sealing_refuses_while_halted_but_recording_goes_on(store, context) -> None:  # type: ignore[no-untyped-def]
     with store.write() as connection:
         Store.set_state(connection, HALT_KEY, "restored from an old backup")

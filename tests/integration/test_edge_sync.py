@@ -295,6 +295,37 @@ def test_the_service_drains_full_batches_and_leaves_a_partial_one_to_its_timer(
         assert stop_process(service) == 0
 
 
+def test_an_offline_service_seals_full_batches_only_and_the_rest_once_online(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    """During an outage the seal timer leaves a partial batch pending (sealed, it would
+    be one more request and envelope to send later); once a round reaches the hub, the
+    timer seals it and everything arrives once, in three batches."""
+    edge = enrolled_edge(hub, tmp_path, "arish", "مركز خدمات مصر بالعريش")
+    hub.stop()
+    recorded, _ = record_in_process(edge, 2050)
+    service = edge.spawn_run("--sync-interval", "0.5", "--seal-after", "0", "--backoff-cap", "1")
+    try:
+        wait_for(
+            lambda: edge.status()["unsent_batches"] == 2, timeout_s=30, what="the full batches"
+        )
+        time.sleep(3)  # the seal job runs every 2 s: at least once more, offline
+        status = edge.status()
+        assert (status["unsent_batches"], status["pending_events"]) == (2, 50)
+        assert status["last_error"] is not None
+        hub.start()
+        wait_for(
+            lambda: edge.status()["transactions_delivered"] == 2050,
+            timeout_s=60,
+            what="the service to deliver the backlog",
+        )
+        at_hub = HubView(hub).created_transactions("arish")
+        assert sorted(at_hub) == sorted(recorded)
+        assert HubView(hub).batch_count("arish") == 3
+    finally:
+        assert stop_process(service) == 0
+
+
 def test_a_wrong_hub_fingerprint_stops_enrollment_before_the_token_is_sent(
     hub: HubProcess, tmp_path: Path
 ) -> None:
