@@ -28,6 +28,7 @@ from bench._support import (
     postgres_schema,
     run_edge_sync,
     scratch_dir,
+    seal_offline,
 )
 from bench.seal_open import build_batches
 from central_hub.storage.rows import event_row, fold_projection, wire_form
@@ -89,16 +90,24 @@ def measure_drain(
     link: LinkProfile | None = None,
     with_limit: bool = True,
     runs: int = 1,
+    sealed_offline: bool = True,
 ) -> dict[str, Any]:
     """Record ``count`` events offline at a fresh edge, then time one sync round to a
     fresh hub on ``backend`` ("sqlite" or "postgresql") through a proxy playing ``link``
-    (a perfect link by default). With ``runs`` > 1 the whole drain is repeated, each time
-    with a fresh edge and hub, and the fastest round is the figure: the same rule as the
-    bulk limit's, so that noise on a shared machine weighs on neither side of the ratio."""
-    figures, records = _drain_once(backend, count, seed, link)
+    (a perfect link by default).
+
+    ``sealed_offline``: the backlog is first sealed as ``edge-node run`` seals it during
+    the outage (full batches; untimed, its rate reported), so the round pushes sealed
+    batches and seals only the partial rest. Without it the round seals everything
+    while pushing, as ``edge-node sync --once`` does on an unsealed outbox.
+
+    With ``runs`` > 1 the whole drain is repeated, each time with a fresh edge and hub,
+    and the fastest round is the figure: the same rule as the bulk limit's, so that noise
+    on a shared machine weighs on neither side of the ratio."""
+    figures, records = _drain_once(backend, count, seed, link, sealed_offline)
     rates = [figures["records_per_second"]]
     for _ in range(runs - 1):
-        again, again_records = _drain_once(backend, count, seed, link)
+        again, again_records = _drain_once(backend, count, seed, link, sealed_offline)
         rates.append(again["records_per_second"])
         if again["round_seconds"] < figures["round_seconds"]:
             figures, records = again, again_records
@@ -111,7 +120,7 @@ def measure_drain(
 
 
 def _drain_once(
-    backend: str, count: int, seed: int, link: LinkProfile | None
+    backend: str, count: int, seed: int, link: LinkProfile | None, sealed_offline: bool
 ) -> tuple[dict[str, Any], list[Record]]:
     with scratch_dir("drain") as work, _database(backend) as db_url:
         hub = HubUnderTest(work / "hub", db_url)
@@ -128,6 +137,9 @@ def _drain_once(
                 transport.close()
             records = records_for(identity.node_id, identity.center_id, count, seed)
             fill_backlog(node, records)
+            sealing = time.perf_counter()
+            records_sealed_offline = seal_offline(node) if sealed_offline else 0
+            sealing = time.perf_counter() - sealing
             node.close()
             if link is not None:
                 proxy.set_profile(link)
@@ -148,6 +160,10 @@ def _drain_once(
             "records": count,
             "stored_at_hub": stored,
             "batches": len(edge["report"]["acknowledged"]),
+            "records_sealed_offline": records_sealed_offline,
+            "offline_seal_records_per_second": (
+                records_sealed_offline / sealing if records_sealed_offline else None
+            ),
             "round_seconds": seconds,
             "edge_process_seconds": edge["process_seconds"],
             "records_per_second": count / seconds,

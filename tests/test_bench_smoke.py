@@ -27,7 +27,7 @@ def test_every_benchmark_produces_its_figures(tmp_path: Path) -> None:
     postgres_missing = postgres_reachable()
     results: dict[str, object] = {
         "mode": "smoke",
-        "sizes": {"drain_large": 300, "fleet_edges": 2, "slow_link_records": 100},
+        "sizes": {"drain_large": 1_200, "fleet_edges": 2, "slow_link_records": 100},
         "machine": machine(),
         "seconds": 0.0,
         "capture": measure_capture(20),
@@ -37,8 +37,10 @@ def test_every_benchmark_produces_its_figures(tmp_path: Path) -> None:
             100, link=LinkProfile(latency_ms=5, rate_bytes_per_s=2_000_000)
         ),
     }
-    drain = measure_drain("sqlite", 300, runs=2)
-    assert drain["stored_at_hub"] == 300
+    # One full batch, sealed offline before the round, and a partial one sealed in it.
+    drain = measure_drain("sqlite", 1_200, runs=2)
+    assert drain["stored_at_hub"] == 1_200
+    assert drain["records_sealed_offline"] == 1_000
     assert len(drain["runs_records_per_second"]) == 2
     assert drain["records_per_second"] == max(drain["runs_records_per_second"])
     assert drain["bytes_up"] > 0 and drain["bytes_down"] > 0
