@@ -3,8 +3,8 @@ transaction, with everything that can be computed before it prepared outside it.
 
 A batch is prepared while its predecessor commits (the hub holds pipelined batches, see
 ``central_hub.ingest``), so the transaction itself is only statements: the rows, the
-projection fold, the lock order and, on PostgreSQL, the COPY data are ready before it
-starts. Only the rare retry after a unique violation works them out again inside.
+projection fold and the lock order are ready before it starts. Only the rare retry after
+a unique violation works them out again inside.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, update
 from sqlalchemy.exc import OperationalError
 
 from central_hub.storage import schema as t
-from central_hub.storage.bulk import CopyFailed, NewRowsCopy, RowsInsert, copy_text
+from central_hub.storage.bulk import CopyFailed, NewRowsCopy, RowsInsert
 from central_hub.storage.interface import BatchOutcome, ChainMoved
 from central_hub.storage.rows import batch_event_rows, fold_projection, projection_upsert
 from sync_protocol.records import CREATED
@@ -47,10 +47,8 @@ class PreparedBatch:
     ordered: list[dict[str, Any]] = field(default_factory=list)  # by event id: lock order
     projection: list[dict[str, Any]] = field(default_factory=list)  # all records folded
     # The projection rows of the transactions a created event of it starts (new, in all
-    # but rare cases), and on PostgreSQL the COPY data of them and of ``ordered``.
+    # but rare cases): on PostgreSQL, COPYed.
     started: list[dict[str, Any]] = field(default_factory=list)
-    started_copy: bytes = b""
-    events_copy: bytes = b""
 
 
 class BatchWriter:
@@ -97,7 +95,7 @@ class BatchWriter:
         folded = fold_projection(zip(wire, rows, strict=True), now_ms)
         projection = [folded[txn] for txn in sorted(folded)]
         started = {row["transaction_id"] for row in rows if row["type"] == CREATED}
-        prepared = PreparedBatch(
+        return PreparedBatch(
             node_id=node_id,
             seq=seq,
             now_ms=now_ms,
@@ -107,10 +105,6 @@ class BatchWriter:
             projection=projection,
             started=[row for row in projection if row["transaction_id"] in started],
         )
-        if self._new_events is not None and self._new_transactions is not None:
-            prepared.events_copy = copy_text(prepared.ordered, self._new_events.columns)
-            prepared.started_copy = copy_text(prepared.started, self._new_transactions.columns)
-        return prepared
 
     def commit(
         self,
@@ -215,7 +209,7 @@ class BatchWriter:
         if self._new_events is not None:
             if careful:
                 return self._new_events.copy_new(connection, rows)
-            return self._new_events.write(connection, rows, prepared.events_copy)
+            return self._new_events.write(connection, rows)
         result = self._events_insert.execute(connection, rows)
         if result.rowcount == len(rows):
             return {row["event_id"] for row in rows}
@@ -260,9 +254,7 @@ class BatchWriter:
             if prepared is None:
                 created = self._new_transactions.copy_new(connection, rows)
             else:
-                created = self._new_transactions.write(
-                    connection, prepared.started, prepared.started_copy
-                )
+                created = self._new_transactions.write(connection, prepared.started)
             rows = [row for row in rows if row["transaction_id"] not in created]
         if rows:
             self._projection_upsert.execute(connection, rows)

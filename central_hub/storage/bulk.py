@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["CopyFailed", "NewRowsCopy", "RowsInsert", "copy_text"]
+__all__ = ["CopyFailed", "NewRowsCopy", "RowsInsert"]
 
 
 class RowsInsert:
@@ -125,6 +125,7 @@ class NewRowsCopy:
         from psycopg import sql
 
         self.columns = tuple(c.name for c in table.c)
+        self._row_tuple = itemgetter(*self.columns)
         self._key = key
         name, key_name = sql.Identifier(table.name), sql.Identifier(key)
         self._lookup = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s)").format(
@@ -141,43 +142,17 @@ class NewRowsCopy:
             cursor.execute(self._lookup, ([row[key] for row in rows],))
             stored = {found for (found,) in cursor.fetchall()}
         fresh = [row for row in rows if row[key] not in stored]
-        return self.write(connection, fresh, copy_text(fresh, self.columns))
+        return self.write(connection, fresh)
 
-    def write(
-        self, connection: Connection, rows: Sequence[dict[str, Any]], data: bytes
-    ) -> set[str]:
-        """COPY ``data`` (:func:`copy_text` of ``rows``, made before the transaction) with
-        no lookup; return the keys of ``rows``."""
-        if data:
+    def write(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """COPY ``rows`` with no lookup; return their keys.
+
+        Row by row through psycopg's ``write_row``, which formats in C while the server
+        already parses what it was sent: half the client CPU of formatting the text in
+        Python beforehand, and less time in the transaction too (docs/performance.md)."""
+        if rows:
+            row_tuple = self._row_tuple
             with _driver_cursor(connection) as cursor, cursor.copy(self._copy) as copy:
-                copy.write(data)
+                for row in rows:
+                    copy.write_row(row_tuple(row))
         return {row[self._key] for row in rows}
-
-
-def copy_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
-    """``rows`` in PostgreSQL's COPY text format (one line per row, tab between values,
-    ``\\N`` for NULL, backslash escapes), UTF-8: what psycopg's ``write_row`` sends,
-    made in one pass so that it can be made before the transaction starts."""
-    lines = []
-    for row in rows:
-        values = []
-        for name in columns:
-            value = row[name]
-            if value is None:
-                values.append("\\N")
-            elif type(value) is int:
-                values.append(str(value))
-            elif type(value) is str:
-                values.append(_copy_escaped(value))
-            else:
-                raise TypeError(f"{name}: no COPY text form for {type(value).__name__}")
-        lines.append("\t".join(values))
-    return "".join(line + "\n" for line in lines).encode("utf-8")
-
-
-def _copy_escaped(value: str) -> str:
-    if "\\" in value:  # first: the escapes below add backslashes
-        value = value.replace("\\", "\\\\")
-    if "\t" in value or "\n" in value or "\r" in value:
-        value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return value
