@@ -57,12 +57,15 @@ def _summary(latencies: list[float]) -> dict[str, Any]:
 
 
 def measure_capture(count: int, *, seed: int = 2026) -> dict[str, Any]:
-    """Time ``count`` calls of ``record_transaction`` one by one, then ``count`` bare
-    inserts of the very rows they wrote."""
+    """Time ``count`` calls of ``record_transaction`` one by one, each followed by a bare
+    insert of the very events row it wrote. Alternating the two, rather than running one
+    series after the other, gives both the same moments of a machine whose speed drifts
+    (a shared VM's does, by 10% and more within minutes)."""
     with scratch_dir("capture") as work:
         node = _enrolled_with_catalog(work)
         try:
-            catalog = current_catalog(node.store.connection)
+            connection = node.store.connection
+            catalog = current_catalog(connection)
             assert catalog is not None
             services = [s.code for s in catalog.services if s.active]
             rng = random.Random(seed)
@@ -71,63 +74,72 @@ def measure_capture(count: int, *, seed: int = 2026) -> dict[str, Any]:
                 (rng.choice(services), random_citizen(rng, today, CENTER_GOVERNORATES[CENTER]))
                 for _ in range(count + WARM_UP)
             ]
-            context = node.capture_context
-            latencies: list[float] = []
-            for index, (service, citizen) in enumerate(inputs):
-                now_ms = time.time_ns() // 1_000_000
-                started = time.perf_counter()
-                record_transaction(
-                    node.store,
-                    context,
-                    service_code=service,
-                    national_id=citizen.national_id,
-                    citizen_name=citizen.name,
-                    staff_id="s-0007",
-                    now_ms=now_ms,
-                )
-                if index >= WARM_UP:
-                    latencies.append(time.perf_counter() - started)
-            rows = node.store.connection.execute(
-                "SELECT * FROM events ORDER BY rowid LIMIT -1 OFFSET ?", (WARM_UP,)
-            ).fetchall()
             schema = [
                 sql
-                for (sql,) in node.store.connection.execute(
+                for (sql,) in connection.execute(
                     "SELECT sql FROM sqlite_master WHERE tbl_name = 'events' AND sql NOT NULL"
                 )
             ]
+            context = node.capture_context
+            latencies: list[float] = []
+            with _BareInserts(work / "bare.db", schema) as bare:
+                for index, (service, citizen) in enumerate(inputs):
+                    now_ms = time.time_ns() // 1_000_000
+                    started = time.perf_counter()
+                    record_transaction(
+                        node.store,
+                        context,
+                        service_code=service,
+                        national_id=citizen.national_id,
+                        citizen_name=citizen.name,
+                        staff_id="s-0007",
+                        now_ms=now_ms,
+                    )
+                    elapsed = time.perf_counter() - started
+                    row = connection.execute(
+                        "SELECT * FROM events ORDER BY rowid DESC LIMIT 1"
+                    ).fetchone()
+                    bare.insert(row, timed=index >= WARM_UP)
+                    if index >= WARM_UP:
+                        latencies.append(elapsed)
         finally:
             node.close()
-        bare = _bare_inserts(work / "bare.db", schema, rows)
     real = _summary(latencies)
-    limit = _summary(bare)
+    limit = _summary(bare.latencies)
     return {
         "records": count,
         "record": real,
-        "limit": limit | {"method": "one INSERT of the same events row per transaction"},
+        "limit": limit
+        | {"method": "one INSERT of the same events row per transaction, alternating"},
         "of_limit": real["records_per_second"] / limit["records_per_second"],
     }
 
 
-def _bare_inserts(path: Path, schema: list[str], rows: list[tuple[Any, ...]]) -> list[float]:
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
+class _BareInserts:
+    """The limit: one ``INSERT`` of an events row per transaction, in a database of its
+    own with the events table's schema and the edge's pragmas."""
+
+    def __init__(self, path: Path, schema: list[str]) -> None:
+        self.latencies: list[float] = []
+        self._connection = sqlite3.connect(path, isolation_level=None)
         for pragma in PRAGMAS:
-            connection.execute(f"PRAGMA {pragma}")
+            self._connection.execute(f"PRAGMA {pragma}")
         for statement in schema:
-            connection.execute(statement)
-        insert = f"INSERT INTO events VALUES ({', '.join('?' * len(rows[0]))})"
-        for row in rows[:WARM_UP]:  # the same warm-up as the real path had
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute(insert, (f"warm-{row[0]}", *row[1:]))
-            connection.execute("COMMIT")
-        latencies: list[float] = []
-        for row in rows:
-            started = time.perf_counter()
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute(insert, row)
-            connection.execute("COMMIT")
-            latencies.append(time.perf_counter() - started)
-        return latencies
-    finally:
-        connection.close()
+            self._connection.execute(statement)
+        self._insert = ""
+
+    def __enter__(self) -> _BareInserts:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._connection.close()
+
+    def insert(self, row: tuple[Any, ...], *, timed: bool) -> None:
+        if not self._insert:
+            self._insert = f"INSERT INTO events VALUES ({', '.join('?' * len(row))})"
+        started = time.perf_counter()
+        self._connection.execute("BEGIN IMMEDIATE")
+        self._connection.execute(self._insert, row)
+        self._connection.execute("COMMIT")
+        if timed:
+            self.latencies.append(time.perf_counter() - started)
