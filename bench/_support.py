@@ -29,7 +29,6 @@ from demo.cluster import child_hub_ready, free_port, hub_cli, wait_until
 from edge_node.events import insert_event
 from edge_node.node import EdgeNode, enroll_node
 from edge_node.projection import apply_to_projection
-from edge_node.sealer import seal_pending
 from edge_node.store import Store
 from sync_protocol import Record
 from sync_protocol.compression import zstd
@@ -279,15 +278,7 @@ def fill_backlog(node: EdgeNode, records: Sequence[Record]) -> None:
 def seal_offline(node: EdgeNode) -> int:
     """Seal the backlog as ``edge-node run``'s seal job does while the hub is unreachable:
     full batches only, a partial one left pending. Returns the records sealed."""
-    seal_pending(
-        node.store,
-        node_id=node.identity.node_id,
-        signing_key=node.identity.keys.signing_key,
-        hub_key=node.identity.hub_sealing_key,
-        pii=node.pii,
-        now_ms=_now_ms(),
-        full_only=True,
-    )
+    node.seal(full_only=True)
     sealed = node.store.connection.execute(
         "SELECT coalesce(sum(record_count), 0) FROM batches WHERE acked_at_ms IS NULL"
     ).fetchone()[0]

@@ -17,6 +17,7 @@ from edge_node.identity import (
     save_enrollment,
 )
 from edge_node.pii import PiiCipher
+from edge_node.sealer import SealerConfig, seal_pending
 from edge_node.store import Store
 from edge_node.transport import HttpTransport, wall_clock_ms
 from sync_protocol import SyncError, VerifyKey
@@ -59,6 +60,19 @@ class EdgeNode:
         """Hub time as best known: the local clock corrected by the last learned offset,
         so records made offline on a PC whose clock is hours off still carry sane times."""
         return wall_clock_ms() + self.clock_offset_ms
+
+    def seal(self, config: SealerConfig = SealerConfig(), *, full_only: bool = False) -> list[int]:
+        """Seal this node's pending events into batches now (``seal_pending``)."""
+        return seal_pending(
+            self.store,
+            node_id=self.identity.node_id,
+            signing_key=self.identity.keys.signing_key,
+            hub_key=self.identity.hub_sealing_key,
+            pii=self.pii,
+            now_ms=self.now_ms(),
+            config=config,
+            full_only=full_only,
+        )
 
     def transport(self, *, timeout_seconds: float = 30.0) -> HttpTransport:
         return HttpTransport(

@@ -27,7 +27,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from edge_node.backoff import Backoff, BackoffPolicy
 from edge_node.errors import Retryable
 from edge_node.node import EdgeNode
-from edge_node.sealer import SealerConfig, halt_reason, seal_pending
+from edge_node.sealer import SealerConfig, halt_reason
 from edge_node.sync import describe_error, sync_round
 
 __all__ = ["SyncLoop", "run_forever"]
@@ -66,19 +66,9 @@ class SyncLoop:
                 count, oldest = node.store.connection.execute(
                     "SELECT count(*), min(enqueued_at_ms) FROM outbox"
                 ).fetchone()
-                now = node.now_ms()
-                timed_out = self.online and now - oldest >= self.seal_after_ms
+                timed_out = self.online and node.now_ms() - oldest >= self.seal_after_ms
                 if count and (count >= self.sealer.max_records or timed_out):
-                    seal_pending(
-                        node.store,
-                        node_id=node.identity.node_id,
-                        signing_key=node.identity.keys.signing_key,
-                        hub_key=node.identity.hub_sealing_key,
-                        pii=node.pii,
-                        now_ms=now,
-                        config=self.sealer,
-                        full_only=not self.online,
-                    )
+                    node.seal(self.sealer, full_only=not self.online)
             except Exception:
                 log.exception("seal job failed")
             finally:

@@ -54,6 +54,28 @@ def _seal(records=ONE_RECORD, *, seq: int = 1, key: SigningKey = NODE_KEY) -> by
     )
 
 
+def _seal_payload(
+    payload: bytes,
+    *,
+    record_count: int = 0,
+    kind: EnvelopeKind = EnvelopeKind.BATCH,
+    version: int = envelope_module.VERSION,
+) -> bytes:
+    """``payload`` sealed as it is (no record encoding) from the node to the hub."""
+    return seal_envelope(
+        kind=kind,
+        node_id=NODE_A,
+        seq=1,
+        prev_hash=GENESIS_HASH,
+        record_count=record_count,
+        created_at_ms=T0_MS,
+        payload=payload,
+        signing_key=NODE_KEY,
+        recipient=HUB_KEY.public,
+        version=version,
+    )
+
+
 def _open(data: bytes, *, node_key: SigningKey = NODE_KEY, hub_key: OpeningKey = HUB_KEY):
     return open_batch(parse_envelope(data), node_key=node_key.public, hub_key=hub_key)
 
@@ -191,18 +213,7 @@ def test_a_sender_seals_version_2_unless_told_otherwise() -> None:
 def test_every_supported_version_seals_and_opens(version: int) -> None:
     first = created()
     records = [first, status(first.transaction_id, "approved")]
-    sealed = seal_envelope(
-        kind=EnvelopeKind.BATCH,
-        node_id=NODE_A,
-        seq=1,
-        prev_hash=GENESIS_HASH,
-        record_count=2,
-        created_at_ms=T0_MS,
-        payload=encode_records(records),
-        signing_key=NODE_KEY,
-        recipient=HUB_KEY.public,
-        version=version,
-    )
+    sealed = _seal_payload(encode_records(records), record_count=2, version=version)
     envelope = parse_envelope(sealed)
     assert sealed[4] == envelope.header.version == version
     assert _open(sealed) == records
@@ -217,18 +228,7 @@ def test_a_version_byte_changed_after_sealing_breaks_the_seal() -> None:
 
 def test_sealing_an_unsupported_version_is_refused() -> None:
     with pytest.raises(UnsupportedVersion):
-        seal_envelope(
-            kind=EnvelopeKind.BATCH,
-            node_id=NODE_A,
-            seq=1,
-            prev_hash=GENESIS_HASH,
-            record_count=0,
-            created_at_ms=T0_MS,
-            payload=b"[]",
-            signing_key=NODE_KEY,
-            recipient=HUB_KEY.public,
-            version=3,
-        )
+        _seal_payload(b"[]", version=3)
 
 
 def test_bad_magic_is_rejected() -> None:
@@ -378,17 +378,7 @@ def test_a_payload_that_is_not_records_is_a_typed_error(version: int) -> None:
 
 
 def test_a_changes_envelope_is_not_accepted_as_a_batch() -> None:
-    changes = seal_envelope(
-        kind=EnvelopeKind.CHANGES,
-        node_id=NODE_A,
-        seq=1,
-        prev_hash=GENESIS_HASH,
-        record_count=0,
-        created_at_ms=T0_MS,
-        payload=b"[]",
-        signing_key=NODE_KEY,
-        recipient=HUB_KEY.public,
-    )
+    changes = _seal_payload(b"[]", kind=EnvelopeKind.CHANGES)
     with pytest.raises(EnvelopeError, match="not an event batch"):
         _open(changes)
     assert (
