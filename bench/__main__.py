@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import sys
 import time
@@ -252,11 +253,15 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, bool
             )
         runs = drain.get("runs_records_per_second", [])
         if len(runs) > 1:
+            paired = drain.get("runs_of_limit", [])
             rows.append(
                 (
                     "",
-                    f"records/s of each of {len(runs)} runs",
-                    " / ".join(f"{rate:,.0f}" for rate in runs),
+                    f"records/s of each of {len(runs)} runs (of the bulk insert after it)",
+                    " / ".join(
+                        f"{rate:,.0f}" + (f" ({ratio:.0%})" if ratio is not None else "")
+                        for rate, ratio in itertools.zip_longest(runs, paired[: len(runs)])
+                    ),
                     "(the fastest is the figure, as for bulk)",
                     None,
                 )
