@@ -33,12 +33,16 @@ from sync_protocol.envelope import DEFAULT_LIMITS, Limits
 from sync_protocol.hlc import HybridClock
 
 __all__ = [
+    "UNASKED_VERSION",
     "build_changes",
     "max_page_payload_bytes",
     "publish_revocations",
     "record_agency_decision",
 ]
 
+# The envelope version of the feed for a node that does not ask for one: a node from
+# before version 2 opens only version 1.
+UNASKED_VERSION: Final = 1
 # A CHANGES envelope is its payload compressed plus this much: header, ciphertext length
 # and signature (178), HPKE encapsulation (1120) and AES-GCM tag (16).
 _ENVELOPE_OVERHEAD_BYTES: Final = 178 + 1120 + 16
@@ -77,13 +81,12 @@ def build_changes(
     page_size: int,
     page_bytes: int,
     limits: Limits = DEFAULT_LIMITS,
-    version: int = 1,
+    version: int = UNASKED_VERSION,
 ) -> bytes:
     """The sealed change set after cursor ``after`` for ``node``: at most ``page_size``
     changes and, past the first, at most ``page_bytes`` of payload, never more than fits
     an envelope within ``limits`` (what the node opens with). ``has_more`` is set exactly
-    when changes remain after the page. Sealed as envelope ``version``: 1 unless the node
-    asked for another (a node that predates version 2 opens only version 1)."""
+    when changes remain after the page. Sealed as envelope ``version``."""
     if after < 0:
         raise BadRequest("invalid_cursor", "after must be a non-negative integer")
     budget = min(page_bytes, max_page_payload_bytes(limits)) - _WRAPPER_BYTES

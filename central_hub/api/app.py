@@ -37,7 +37,7 @@ from central_hub.errors import (
     PayloadTooLarge,
     Retryable,
 )
-from central_hub.feed import build_changes, record_agency_decision
+from central_hub.feed import UNASKED_VERSION, build_changes, record_agency_decision
 from central_hub.gc_tuning import tune_for_serving
 from central_hub.ingest import Ingestor
 from central_hub.keystore import HubIdentity, load_identity
@@ -302,10 +302,13 @@ def create_app(
     def changes(
         signed: SignedNode,
         after: Annotated[int, Query(ge=0, le=2**62)] = 0,
-        envelope: Annotated[int, Query(ge=min(PROTOCOL_VERSIONS), le=max(PROTOCOL_VERSIONS))] = 1,
+        envelope: Annotated[
+            int, Query(ge=min(PROTOCOL_VERSIONS), le=max(PROTOCOL_VERSIONS))
+        ] = UNASKED_VERSION,
     ) -> Response:
         """Catalog versions, status events and revocations after ``after``, sealed to the
-        calling node (a CHANGES envelope of the version it asks for, 1 if it does not)."""
+        calling node (a CHANGES envelope of the version it asks for, ``UNASKED_VERSION``
+        if it does not)."""
         node, _ = signed
         sealed = build_changes(
             store,
