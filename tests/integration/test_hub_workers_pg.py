@@ -12,6 +12,12 @@ import psycopg
 from tests.hub.nodes import ScriptedNode
 
 
+def _push_on_a_fresh_connection(url: str, sealed: bytes) -> httpx.Response:
+    """One request on its own connection, so the listener hands it to any worker."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        return ScriptedNode(client).push(sealed)
+
+
 def test_concurrent_duplicates_across_workers_store_once(
     hub_factory, fresh_postgres_url: str
 ) -> None:  # type: ignore[no-untyped-def]
@@ -26,13 +32,8 @@ def test_concurrent_duplicates_across_workers_store_once(
         assert node.enroll(token).status_code == 200
         sealed = node.seal(node.records(200))
 
-    def push(_: int) -> httpx.Response:
-        with httpx.Client(base_url=hub.url, timeout=60) as client:
-            node_view = ScriptedNode(client)
-            return node_view.push(sealed)
-
     with ThreadPoolExecutor(max_workers=20) as pool:
-        responses = list(pool.map(push, range(20)))
+        responses = list(pool.map(_push_on_a_fresh_connection, [hub.url] * 20, [sealed] * 20))
 
     assert [r.status_code for r in responses] == [200] * 20, [r.text for r in responses]
     assert len({r.content for r in responses}) == 1
@@ -56,15 +57,11 @@ def test_batches_sent_out_of_order_to_several_workers_are_held_and_stored_in_ord
         assert node.enroll(token).status_code == 200
         batches = [node.seal(node.records(50)) for _ in range(10)]
 
-    def push(sealed: bytes) -> httpx.Response:
-        with httpx.Client(base_url=hub.url, timeout=60) as client:
-            return ScriptedNode(client).push(sealed)
-
     with ThreadPoolExecutor(max_workers=2) as pool:
         for older, younger in zip(batches[::2], batches[1::2], strict=True):
-            ahead = pool.submit(push, younger)
+            ahead = pool.submit(_push_on_a_fresh_connection, hub.url, younger)
             time.sleep(0.05)
-            assert push(older).status_code == 200
+            assert _push_on_a_fresh_connection(hub.url, older).status_code == 200
             answered = ahead.result(timeout=30)
             assert answered.status_code == 200, answered.text
 
