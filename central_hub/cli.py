@@ -131,6 +131,7 @@ def serve(
             host=host,
             port=port,
             log_level="warning",
+            timeout_keep_alive=settings.keep_alive_seconds,
         )
         return
     os.environ.update(settings.to_env())
@@ -141,6 +142,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
 
 

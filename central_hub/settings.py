@@ -22,6 +22,10 @@ class HubSettings:
     ingest_wait_ms: int = 1000  # longest wait for an ingest slot before 503
     # Longest a batch waits for its predecessor, sent just before it, to be stored.
     ingest_hold_ms: int = 3000
+    # How long an idle keep-alive connection stays open. A node's next request on a
+    # connection can sit behind the other batch's bytes on a slow link's buffers for
+    # seconds; uvicorn's own 5 s closes it under the node (nginx's default is 75 s).
+    keep_alive_seconds: int = 75
     enrollment_token_ttl_hours: int = 72
     request_window_ms: int = 5 * 60 * 1000
     changes_page_size: int = 200  # changes per page of the feed, at most
