@@ -27,7 +27,9 @@ from edge_node.errors import (
     Retryable,
     SyncHalted,
 )
+from edge_node.sealer import DEFAULT_BATCH_RECORDS, SealerConfig
 from sync_protocol import PROTOCOL_VERSION, NationalIdError, parse_national_id
+from sync_protocol.payload import MAX_RECORDS
 
 EXIT_ERROR = 1
 EXIT_INVALID_INPUT = 3
@@ -50,6 +52,16 @@ DataDir = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+BatchRecords = Annotated[
+    int,
+    typer.Option(
+        "--batch-records",
+        envvar="EDGE_BATCH_RECORDS",
+        min=1,
+        max=MAX_RECORDS,
+        help="Records per batch, at most (fewer on a link too flaky for ~300 kB requests).",
+    ),
+]
 StaffId = Annotated[
     str,
     typer.Option("--staff", envvar="EDGE_STAFF_ID", help="Who records this. Env: EDGE_STAFF_ID."),
@@ -307,6 +319,7 @@ def sync(
         typer.Option("--once", help="One round, then exit (always so; `run` is the service)."),
     ] = False,
     as_json: AsJson = False,
+    batch_records: BatchRecords = DEFAULT_BATCH_RECORDS,
 ) -> None:
     """Seal pending records, push them, pull changes, heartbeat: one round.
 
@@ -319,7 +332,14 @@ def sync(
     transport = node.transport()
     failure: EdgeError | None = None
     try:
-        report = sync_round(node.store, node.identity, transport, node.pii, data_dir=str(data_dir))
+        report = sync_round(
+            node.store,
+            node.identity,
+            transport,
+            node.pii,
+            data_dir=str(data_dir),
+            sealer=SealerConfig(max_records=batch_records),
+        )
     except EdgeError as error:
         failure = error  # sync_round has recorded it as the node's last error
     finally:
@@ -356,6 +376,7 @@ def run(
     backoff_cap: Annotated[
         float, typer.Option("--backoff-cap", help="Longest wait between failed rounds (s).")
     ] = 300.0,
+    batch_records: BatchRecords = DEFAULT_BATCH_RECORDS,
 ) -> None:
     """Run the node's service: seal and sync on a schedule, back off while the hub is away."""
     from edge_node.backoff import BackoffPolicy
@@ -371,6 +392,7 @@ def run(
         sync_interval_seconds=sync_interval,
         seal_after_seconds=seal_after,
         policy=BackoffPolicy(base_seconds=min(2.0, backoff_cap), cap_seconds=backoff_cap),
+        sealer=SealerConfig(max_records=batch_records),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -51,3 +52,16 @@ def test_check_id_rejects_arabic_indic_digits_with_exit_code_3() -> None:
     result = RUNNER.invoke(edge_app, ["check-id", "٢٩٠٠١٠١٣٤١٢٣٧٥"])
     assert result.exit_code == 3
     assert "ASCII digits 0-9" in result.output
+
+
+@pytest.mark.parametrize("command", ["sync", "run"])
+@pytest.mark.parametrize("records", ["0", "10001"])
+def test_a_batch_size_outside_the_protocol_bounds_is_refused_before_anything_runs(
+    command: str, records: str, tmp_path: Path
+) -> None:
+    result = RUNNER.invoke(
+        edge_app, [command, "--data-dir", str(tmp_path), "--batch-records", records]
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for '--batch-records'" in " ".join(result.output.split())
+    assert list(tmp_path.iterdir()) == []  # nothing opened or created

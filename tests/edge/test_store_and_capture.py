@@ -31,6 +31,7 @@ from sync_protocol import (
     parse_catalog,
     parse_envelope,
 )
+from sync_protocol.payload import MAX_RECORDS
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_790_000_000_000
@@ -174,6 +175,14 @@ def test_full_only_sealing_leaves_a_partial_batch_pending(store, context) -> Non
     # A batch that reaches the byte budget is full too: one record each, to the last.
     assert seal(SealerConfig(max_records=10, max_record_bytes=1)) == [3, 4, 5, 6, 7]
     assert _counts(store)[1] == 0
+
+
+@pytest.mark.parametrize(
+    "bounds", [{"max_records": 0}, {"max_records": MAX_RECORDS + 1}, {"max_record_bytes": 0}]
+)
+def test_a_batch_budget_no_hub_could_store_is_refused(bounds: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bounds))):
+        SealerConfig(**bounds)
 
 
 def test_sealing_refuses_while_halted_but_recording_goes_on(store, context) -> None:  # type: ignore[no-untyped-def]

@@ -39,6 +39,7 @@ def national_id(i: int) -> str:
 
 
 OFFLINE_DAY = 2500  # records made offline: batches of 1,000, 1,000 and 500
+SMALL_BATCHES = ("--batch-records", "1000")  # several batches from a backlog quick to make
 
 
 def record_in_process(edge: EdgeCli, count: int) -> tuple[list[str], int]:
@@ -80,13 +81,13 @@ def test_thousands_of_offline_records_arrive_exactly_once_with_equal_fees(
 
     recorded, fees = record_in_process(edge, OFFLINE_DAY)
 
-    offline = edge.run("sync", "--once")
+    offline = edge.run("sync", "--once", *SMALL_BATCHES)
     assert offline.returncode == EXIT_NOT_DELIVERED, offline.stderr
     assert "unreachable" in offline.stderr
     assert edge.status()["pending_events"] + edge.status()["unsent_batches"] > 0
 
     hub.start()
-    edge.ok("sync", "--once")  # three batches, two in flight at a time
+    edge.ok("sync", "--once", *SMALL_BATCHES)  # three batches, two in flight at a time
 
     at_hub = HubView(hub).created_transactions("arish")
     assert sorted(at_hub) == sorted(recorded)  # all of them, none twice
@@ -147,10 +148,10 @@ def test_sigkill_with_batches_in_flight_loses_and_duplicates_nothing(
     recorded, fees = record_in_process(edge, 2100)  # three batches
     # Killed on the first receipt, with the next batch already sent (it may be stored
     # at the hub, unacknowledged here): the next round resends it and gets its receipt.
-    crashed = edge.run("sync", "--once", crash_at="push-before-ack")
+    crashed = edge.run("sync", "--once", *SMALL_BATCHES, crash_at="push-before-ack")
     assert crashed.returncode == -signal.SIGKILL
     assert edge.integrity() == "ok"
-    edge.ok("sync", "--once")
+    edge.ok("sync", "--once", *SMALL_BATCHES)
 
     at_hub = HubView(hub).created_transactions("giza")
     assert sorted(at_hub) == sorted(recorded)
@@ -277,8 +278,10 @@ def test_the_service_drains_full_batches_and_leaves_a_partial_one_to_its_timer(
     hub: HubProcess, tmp_path: Path
 ) -> None:
     edge = enrolled_edge(hub, tmp_path, "arish", "مركز خدمات مصر بالعريش")
-    recorded, _ = record_in_process(edge, 2050)  # two full batches and 50 more
-    service = edge.spawn_run("--sync-interval", "0.5", "--seal-after", "3600")
+    recorded, _ = record_in_process(edge, 2050)  # two full batches of 1,000 and 50 more
+    service = edge.spawn_run(
+        "--sync-interval", "0.5", "--seal-after", "3600", *SMALL_BATCHES
+    )  # fmt: skip
     try:
         wait_for(
             lambda: edge.status()["transactions_delivered"] == 2000,
@@ -304,7 +307,9 @@ def test_an_offline_service_seals_full_batches_only_and_the_rest_once_online(
     edge = enrolled_edge(hub, tmp_path, "arish", "مركز خدمات مصر بالعريش")
     hub.stop()
     recorded, _ = record_in_process(edge, 2050)
-    service = edge.spawn_run("--sync-interval", "0.5", "--seal-after", "0", "--backoff-cap", "1")
+    service = edge.spawn_run(
+        "--sync-interval", "0.5", "--seal-after", "0", "--backoff-cap", "1", *SMALL_BATCHES
+    )  # fmt: skip
     try:
         wait_for(
             lambda: edge.status()["unsent_batches"] == 2, timeout_s=30, what="the full batches"
@@ -362,7 +367,7 @@ def test_a_refused_request_among_two_in_flight_loses_and_duplicates_nothing(
     recorded, fees = record_in_process(edge, 2100)  # three batches
     outcomes = []
     for _ in range(12):
-        outcomes.append(edge.run("sync", "--once").returncode)
+        outcomes.append(edge.run("sync", "--once", *SMALL_BATCHES).returncode)
         if outcomes[-1] == 0:
             break
     assert outcomes[-1] == 0, outcomes
