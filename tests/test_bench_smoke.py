@@ -17,6 +17,7 @@ from bench.capture import measure_capture
 from bench.drain import bulk_insert_limit, measure_drain, measure_slow_link, records_for
 from bench.fleet import measure_fleet
 from demo.fault_proxy import LinkProfile
+from edge_node.sealer import DEFAULT_BATCH_RECORDS
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,11 @@ def test_every_benchmark_produces_its_figures(tmp_path: Path) -> None:
     postgres_missing = postgres_reachable()
     results: dict[str, object] = {
         "mode": "smoke",
-        "sizes": {"drain_large": 1_200, "fleet_edges": 2, "slow_link_records": 100},
+        "sizes": {
+            "drain_large": DEFAULT_BATCH_RECORDS + 200,
+            "fleet_edges": 2,
+            "slow_link_records": 100,
+        },
         "machine": machine(),
         "seconds": 0.0,
         "capture": measure_capture(20),
@@ -38,9 +43,11 @@ def test_every_benchmark_produces_its_figures(tmp_path: Path) -> None:
         ),
     }
     # One full batch, sealed offline before the round, and a partial one sealed in it.
-    drain = measure_drain("sqlite", 1_200, runs=2)
-    assert drain["stored_at_hub"] == 1_200
-    assert drain["records_sealed_offline"] == 1_000
+    backlog = DEFAULT_BATCH_RECORDS + 200
+    drain = measure_drain("sqlite", backlog, runs=2)
+    assert drain["stored_at_hub"] == backlog
+    # One full batch: the count bound, or the 2 MiB bound (~4,900 of these records).
+    assert 0.9 * DEFAULT_BATCH_RECORDS < drain["records_sealed_offline"] <= DEFAULT_BATCH_RECORDS
     # A bulk insert after each drain, and one more to make the limit's best of three.
     assert len(drain["limit"]["runs_seconds"]) == 3 and len(drain["runs_of_limit"]) == 2
     assert len(drain["runs_records_per_second"]) == 2
