@@ -24,12 +24,10 @@ from sync_protocol import (
 )
 from sync_protocol.payload import MAX_RECORDS
 
-__all__ = ["SealerConfig", "halt_reason", "seal_pending"]
+__all__ = ["DEFAULT_BATCH_RECORDS", "SealerConfig", "halt_reason", "seal_pending"]
 
 HALT_KEY = "sealing_halted"
-
-
-DEFAULT_BATCH_RECORDS = 5000
+DEFAULT_BATCH_RECORDS = 5000  # records a batch holds at most (decision D27)
 
 
 @dataclass(frozen=True, slots=True)
