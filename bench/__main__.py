@@ -59,7 +59,9 @@ SIZES: Final = {
         fleet_edges=25,
         fleet_batches=4,
         fleet_records_per_batch=250,
-        slow_link_records=2_000,
+        # As in full: fewer records would be one batch, nothing in flight beside it, and
+        # the round's fixed round trips would be the figure.
+        slow_link_records=10_000,
     ),
     "full": Sizes(
         capture_records=3_000,
