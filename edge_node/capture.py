@@ -94,15 +94,17 @@ def record_transaction(
     fee_piasters: int | None = None,
 ) -> TransactionCreated:
     """Record a new citizen transaction; the fee defaults to the catalog's."""
-    catalog = _current_catalog(store)
-    if catalog is None:
-        raise CaptureError("no service catalog yet", hint="sync once with the hub first")
-    service = catalog.by_code(service_code.strip().upper())
-    if service is None or not service.active:
-        raise CaptureError(f"unknown or retired service {service_code!r}")
-    fee = service.fee_piasters if fee_piasters is None else fee_piasters
 
     def build(stamp: HlcStamp) -> TransactionCreated:
+        # Inside the write transaction: the service is checked against the catalog as
+        # of the write, and no read transaction of its own is begun and ended for it.
+        catalog = _current_catalog(store)
+        if catalog is None:
+            raise CaptureError("no service catalog yet", hint="sync once with the hub first")
+        service = catalog.by_code(service_code.strip().upper())
+        if service is None or not service.active:
+            raise CaptureError(f"unknown or retired service {service_code!r}")
+        fee = service.fee_piasters if fee_piasters is None else fee_piasters
         return new_transaction_created(
             event_id=new_uuid7(now_ms),
             hlc=stamp,
@@ -129,13 +131,13 @@ def record_status_change(
     note: str = "",
 ) -> TransactionStatus:
     """Record a status event made at the center (e.g. delivered to the citizen)."""
-    known = store.connection.execute(
-        "SELECT 1 FROM transactions WHERE transaction_id = ?", (str(transaction_id),)
-    ).fetchone()
-    if known is None:
-        raise CaptureError(f"no transaction {transaction_id} at this center")
 
     def build(stamp: HlcStamp) -> TransactionStatus:
+        known = store.connection.execute(  # inside the write transaction, as above
+            "SELECT 1 FROM transactions WHERE transaction_id = ?", (str(transaction_id),)
+        ).fetchone()
+        if known is None:
+            raise CaptureError(f"no transaction {transaction_id} at this center")
         return new_transaction_status(
             event_id=new_uuid7(now_ms),
             hlc=stamp,
