@@ -27,7 +27,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from edge_node.backoff import Backoff, BackoffPolicy
 from edge_node.errors import Retryable
 from edge_node.node import EdgeNode
-from edge_node.sealer import SealerConfig, halt_reason
+from edge_node.sealer import SealerConfig, full_batch_pending, halt_reason
 from edge_node.sync import describe_error, sync_round
 
 __all__ = ["SyncLoop", "run_forever"]
@@ -66,8 +66,11 @@ class SyncLoop:
                 count, oldest = node.store.connection.execute(
                     "SELECT count(*), min(enqueued_at_ms) FROM outbox"
                 ).fetchone()
-                timed_out = self.online and node.now_ms() - oldest >= self.seal_after_ms
-                if count and (count >= self.sealer.max_records or timed_out):
+                # Full means either bound of the budget, as the sealer itself judges it.
+                if count and (
+                    (self.online and node.now_ms() - oldest >= self.seal_after_ms)
+                    or full_batch_pending(node.store.connection, self.sealer)
+                ):
                     node.seal(self.sealer, full_only=not self.online)
             except Exception:
                 log.exception("seal job failed")

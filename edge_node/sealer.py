@@ -6,6 +6,7 @@ the hub sees one batch however often the link drops."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,13 @@ from sync_protocol import (
 )
 from sync_protocol.payload import MAX_RECORDS
 
-__all__ = ["DEFAULT_BATCH_RECORDS", "SealerConfig", "halt_reason", "seal_pending"]
+__all__ = [
+    "DEFAULT_BATCH_RECORDS",
+    "SealerConfig",
+    "full_batch_pending",
+    "halt_reason",
+    "seal_pending",
+]
 
 HALT_KEY = "sealing_halted"
 DEFAULT_BATCH_RECORDS = 5000  # records a batch holds at most (decision D27)
@@ -84,7 +91,7 @@ def seal_pending(
                     f"sealing is halted: {reason[0]}",
                     hint="records are kept locally; central IT must resolve the chain",
                 )
-            if full_only and not _full_batch_pending(connection, config):
+            if full_only and not full_batch_pending(connection, config):
                 return sealed
             rows = connection.execute(
                 "SELECT o.position, e.event_id, e.body_ct, e.type, e.fee_piasters FROM outbox o "
@@ -143,9 +150,9 @@ def _stored_json(pii: PiiCipher, event_id: str, body_ct: bytes) -> bytes:
     return pii.decrypt(body_ct, table="events", column="body", row_id=event_id).encode("utf-8")
 
 
-def _full_batch_pending(connection: Any, config: SealerConfig) -> bool:
-    """Whether the pending events reach one of ``config``'s bounds. SQLite's ``length``
-    of a blob reads its size, not its bytes: no record is loaded to find out."""
+def full_batch_pending(connection: sqlite3.Connection, config: SealerConfig) -> bool:
+    """Whether the pending events reach one of ``config``'s bounds (a read: no write lock).
+    SQLite's ``length`` of a blob reads its size, not its bytes: no record is loaded."""
     count, size = connection.execute(
         "SELECT count(*), coalesce(sum(length(e.body_ct)), 0) FROM "
         "(SELECT event_id FROM outbox ORDER BY position LIMIT ?) JOIN events e USING (event_id)",

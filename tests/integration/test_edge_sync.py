@@ -15,6 +15,7 @@ import pytest
 
 from edge_node.capture import record_transaction
 from edge_node.node import EdgeNode
+from edge_node.sealer import SealerConfig
 from tests.integration.edges import EdgeCli, HubView, enrolled_edge, stop_process
 from tests.integration.processes import HubProcess, run_cli, wait_for
 
@@ -327,6 +328,31 @@ def test_an_offline_service_seals_full_batches_only_and_the_rest_once_online(
         at_hub = HubView(hub).created_transactions("arish")
         assert sorted(at_hub) == sorted(recorded)
         assert HubView(hub).batch_count("arish") == 3
+    finally:
+        assert stop_process(service) == 0
+
+
+def test_offline_a_batch_full_by_bytes_is_sealed_under_the_record_count(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    """The seal job judges "full" by both bounds of the budget, as the sealer does: 2 MiB
+    of records seal as one batch offline although far fewer than --batch-records."""
+    edge = enrolled_edge(hub, tmp_path, "arish", "مركز خدمات مصر بالعريش")
+    hub.stop()
+    record_in_process(edge, 8000)
+    with sqlite3.connect(edge.data_dir / "edge.db") as db:
+        (pending_bytes,) = db.execute("SELECT sum(length(body_ct)) FROM events").fetchone()
+    assert pending_bytes > SealerConfig().max_record_bytes  # the byte bound is reached
+    service = edge.spawn_run(
+        "--sync-interval", "0.5", "--seal-after", "0", "--backoff-cap", "1",
+        "--batch-records", "10000",
+    )  # fmt: skip
+    try:
+        wait_for(lambda: edge.status()["unsent_batches"] == 1, timeout_s=30, what="a batch")
+        time.sleep(3)  # the seal job runs every 2 s: at least once more, offline
+        status = edge.status()
+        assert status["unsent_batches"] == 1
+        assert 0 < status["pending_events"] < 8000  # the partial rest waits
     finally:
         assert stop_process(service) == 0
 
