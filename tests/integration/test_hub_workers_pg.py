@@ -10,6 +10,7 @@ import httpx
 import psycopg
 
 from tests.hub.nodes import ScriptedNode
+from tests.integration.processes import HubProcess
 
 
 def _push_on_a_fresh_connection(url: str, sealed: bytes) -> httpx.Response:
@@ -18,19 +19,28 @@ def _push_on_a_fresh_connection(url: str, sealed: bytes) -> httpx.Response:
         return ScriptedNode(client).push(sealed)
 
 
-def test_concurrent_duplicates_across_workers_store_once(
-    hub_factory, fresh_postgres_url: str
-) -> None:  # type: ignore[no-untyped-def]
-    hub = hub_factory(fresh_postgres_url, workers=4)
+def _four_workers_and_batches(
+    hub_factory, url: str, sizes: list[int], extra_env: dict[str, str] | None = None
+) -> tuple[HubProcess, list[bytes]]:  # type: ignore[no-untyped-def]
+    """A hub of 4 workers on ``url`` and one enrolled node's batches of ``sizes`` records,
+    sealed in chain order, none sent yet."""
+    hub = hub_factory(url, workers=4)
     hub.init()
     token = hub.provision("aswan", "مركز خدمات مصر بأسوان")
-    # This test is about idempotency, not load shedding: let every request in.
-    hub.start(extra_env={"HUB_INGEST_CONCURRENCY": "20"})
-
+    hub.start(extra_env=extra_env)
     with httpx.Client(base_url=hub.url, timeout=60) as http:
         node = ScriptedNode(http)
         assert node.enroll(token).status_code == 200
-        sealed = node.seal(node.records(200))
+        return hub, [node.seal(node.records(size)) for size in sizes]
+
+
+def test_concurrent_duplicates_across_workers_store_once(
+    hub_factory, fresh_postgres_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    # This test is about idempotency, not load shedding: let every request in.
+    hub, (sealed,) = _four_workers_and_batches(
+        hub_factory, fresh_postgres_url, [200], {"HUB_INGEST_CONCURRENCY": "20"}
+    )
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         responses = list(pool.map(_push_on_a_fresh_connection, [hub.url] * 20, [sealed] * 20))
@@ -48,14 +58,7 @@ def test_batches_sent_out_of_order_to_several_workers_are_held_and_stored_in_ord
 ) -> None:  # type: ignore[no-untyped-def]
     # Each pair goes on two fresh connections, the younger batch first, so it is held
     # for its predecessor, often in another worker process (woken by polling there).
-    hub = hub_factory(fresh_postgres_url, workers=4)
-    hub.init()
-    token = hub.provision("aswan", "مركز خدمات مصر بأسوان")
-    hub.start()
-    with httpx.Client(base_url=hub.url, timeout=60) as http:
-        node = ScriptedNode(http)
-        assert node.enroll(token).status_code == 200
-        batches = [node.seal(node.records(50)) for _ in range(10)]
+    hub, batches = _four_workers_and_batches(hub_factory, fresh_postgres_url, [50] * 10)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         for older, younger in zip(batches[::2], batches[1::2], strict=True):
