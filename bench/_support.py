@@ -30,7 +30,7 @@ from edge_node.events import insert_event
 from edge_node.node import EdgeNode, enroll_node
 from edge_node.projection import apply_to_projection
 from edge_node.store import Store
-from sync_protocol import Record
+from sync_protocol import Record, record_to_dict
 from sync_protocol.compression import zstd
 
 __all__ = [
@@ -266,12 +266,13 @@ def fill_backlog(node: EdgeNode, records: Sequence[Record]) -> None:
         chunk = records[start : start + BACKLOG_CHUNK]
         with store.write() as connection:
             for record in chunk:
-                insert_event(connection, node.pii, record, origin="local")
+                wire = record_to_dict(record)
+                insert_event(connection, node.pii, record, wire, origin="local")
                 connection.execute(
                     "INSERT INTO outbox (event_id, enqueued_at_ms) VALUES (?, ?)",
-                    (str(record.event_id), record.recorded_at_ms),
+                    (wire["event_id"], record.recorded_at_ms),
                 )
-                apply_to_projection(connection, node.pii, record, record.recorded_at_ms)
+                apply_to_projection(connection, node.pii, record, wire, record.recorded_at_ms)
             Store.set_state(connection, "hlc", chunk[-1].hlc.encode())
 
 

@@ -10,21 +10,26 @@ from sync_protocol import (
     Record,
     TransactionStatus,
     decode_json,
-    encode_json,
+    encode_record_json,
     record_from_dict,
-    record_to_dict,
 )
 
 __all__ = ["insert_event", "load_event"]
 
 
 def insert_event(
-    connection: sqlite3.Connection, pii: PiiCipher, record: Record, *, origin: str
+    connection: sqlite3.Connection,
+    pii: PiiCipher,
+    record: Record,
+    wire: dict[str, object],
+    *,
+    origin: str,
 ) -> bool:
-    """Insert ``record`` unless its event id is known; True if it was new."""
-    wire = record_to_dict(record)  # its UUID and HLC texts serve the columns too
+    """Insert ``record`` unless its event id is known; True if it was new. ``wire`` is its
+    ``record_to_dict``: the stored body, and its id and stamp texts serve the columns
+    (the caller builds it once for this and the projection)."""
     event_id = str(wire["event_id"])
-    body = encode_json(wire).decode("utf-8")
+    body = encode_record_json(wire).decode("utf-8")
     cursor = connection.execute(
         "INSERT INTO events (event_id, transaction_id, type, status, hlc, origin, "
         "recorded_at_ms, fee_piasters, body_ct) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "

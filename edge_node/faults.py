@@ -13,6 +13,11 @@ __all__ = ["CRASH_ENV", "crash_point"]
 CRASH_ENV = "EGSYNC_EDGE_CRASH_AT"
 
 
+# Read once at start: the tests set it in the environment of the process they launch, and
+# the check sits on every capture's path.
+_CRASH_AT = os.environ.get(CRASH_ENV)
+
+
 def crash_point(label: str) -> None:
-    if os.environ.get(CRASH_ENV) == label:
+    if label == _CRASH_AT:
         os.kill(os.getpid(), signal.SIGKILL)

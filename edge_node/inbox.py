@@ -21,6 +21,7 @@ from sync_protocol import (
     RevocationChange,
     StatusChange,
     check_upgrade,
+    record_to_dict,
 )
 
 __all__ = ["CURSOR_KEY", "apply_change_set", "current_cursor"]
@@ -52,8 +53,9 @@ def apply_change_set(
                 check_upgrade(current_catalog(connection), change.catalog)
                 install_catalog(connection, change.catalog)
             elif isinstance(change, StatusChange):
-                if insert_event(connection, pii, change.record, origin="hub"):
-                    apply_to_projection(connection, pii, change.record, now_ms)
+                wire = record_to_dict(change.record)
+                if insert_event(connection, pii, change.record, wire, origin="hub"):
+                    apply_to_projection(connection, pii, change.record, wire, now_ms)
                     if node_id is not None:
                         _observe(connection, node_id, change.record.hlc, now_ms)
                     new_events += 1

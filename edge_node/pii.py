@@ -38,6 +38,7 @@ _log = logging.getLogger(__name__)
 
 DATA_KEY_BYTES: Final = 32
 _VERSION: Final = 0x01
+_VERSION_BYTE: Final = bytes((_VERSION,))
 _NONCE_BYTES: Final = 12
 _TAG_BYTES: Final = 16
 _HEADER_BYTES: Final = 1 + _NONCE_BYTES
@@ -136,7 +137,7 @@ class PiiCipher:
             raise ValueError("plaintext is not valid Unicode text") from None
         aad = _associated_data(_VERSION, table, column, row_id)
         nonce = os.urandom(_NONCE_BYTES)
-        return bytes((_VERSION,)) + nonce + self._aead.encrypt(nonce, data, aad)
+        return _VERSION_BYTE + nonce + self._aead.encrypt(nonce, data, aad)
 
     def decrypt(self, blob: bytes, *, table: str, column: str, row_id: str) -> str:
         """Open a value made by ``encrypt`` for the same table, column and row id.

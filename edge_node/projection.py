@@ -12,9 +12,11 @@ from sync_protocol.state import STATUS_PRECEDENCE
 __all__ = ["apply_to_projection", "status_key"]
 
 
-def status_key(record: Record) -> str:
+def status_key(record: Record, wire: dict[str, object]) -> str:
+    """The precedence key of ``record`` (``wire`` its ``record_to_dict``): precedence of
+    its status, then its stamp, then its event id; the higher key's status wins."""
     status = record.status if isinstance(record, TransactionStatus) else "created"
-    return f"{STATUS_PRECEDENCE[status]}|{record.hlc.encode()}|{record.event_id}"
+    return f"{STATUS_PRECEDENCE[status]}|{wire['hlc']}|{wire['event_id']}"
 
 
 # One statement per event: at capture this runs inside every staff write, and each
@@ -52,20 +54,25 @@ _UPSERT_CREATED = """
 
 
 def apply_to_projection(
-    connection: sqlite3.Connection, pii: PiiCipher, record: Record, now_ms: int
+    connection: sqlite3.Connection,
+    pii: PiiCipher,
+    record: Record,
+    wire: dict[str, object],
+    now_ms: int,
 ) -> None:
-    """Fold ``record`` into ``transactions`` inside the caller's transaction."""
-    txn = str(record.transaction_id)
-    params: dict[str, object] = {
-        "txn": txn,
-        "status": record.status if isinstance(record, TransactionStatus) else "created",
-        "key": status_key(record),
-        "now": now_ms,
-    }
+    """Fold ``record`` (``wire`` its ``record_to_dict``) into ``transactions`` inside the
+    caller's transaction."""
+    txn = str(wire["transaction_id"])
+    key = status_key(record, wire)
     if not isinstance(record, TransactionCreated):
+        params = {"txn": txn, "status": record.status, "key": key, "now": now_ms}
         connection.execute(_UPSERT_STATUS, params)
         return
-    params |= {
+    params = {
+        "txn": txn,
+        "status": "created",
+        "key": key,
+        "now": now_ms,
         "service": record.service_code,
         "fee": record.fee_piasters,
         "nid": pii.encrypt(

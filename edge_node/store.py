@@ -12,12 +12,13 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
 from sqlite_utils import Database, Migrations
 
 from sync_protocol import Catalog, HlcStamp
 
-__all__ = ["Store", "migrations"]
+__all__ = ["LAST_STAMP_SQL", "Store", "migrations"]
 
 migrations = Migrations("edge_node")
 
@@ -143,6 +144,16 @@ def m002_fewer_pages_per_capture(db: Database) -> None:
         db.execute(statement)
 
 
+# The node's last stamp as one SQL expression (see ``Store.last_stamp``), so that capture
+# reads it in the same statement as the catalog version. max() of two values is NULL if
+# either is, hence the coalesce; the whole is NULL only if both are.
+LAST_STAMP_SQL: Final = """
+    nullif(max(coalesce((SELECT value FROM state WHERE key = 'hlc'), ''),
+               coalesce((SELECT hlc FROM events WHERE origin = 'local'
+                         ORDER BY rowid DESC LIMIT 1), '')), '')
+"""
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see Store.write).
     connection = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -200,12 +211,8 @@ class Store:
         when the node observes a hub stamp) and its newest local event's stamp (capture
         does not write the state row: one page less per commit). Stamps of one node
         compare as their canonical texts do (fixed-width digits first)."""
-        stored = connection.execute("SELECT value FROM state WHERE key = 'hlc'").fetchone()
-        newest = connection.execute(
-            "SELECT hlc FROM events WHERE origin = 'local' ORDER BY rowid DESC LIMIT 1"
-        ).fetchone()
-        texts = [row[0] for row in (stored, newest) if row is not None]
-        return HlcStamp.decode(max(texts)) if texts else None
+        (text,) = connection.execute(f"SELECT {LAST_STAMP_SQL}").fetchone()
+        return None if text is None else HlcStamp.decode(text)
 
     @staticmethod
     def clear_state(connection: sqlite3.Connection, key: str) -> None:

@@ -58,7 +58,7 @@ from sync_protocol.errors import (
     UnsupportedVersion,
     ValidationError,
 )
-from sync_protocol.hlc import HlcStamp, HybridClock
+from sync_protocol.hlc import HlcStamp, HybridClock, tick_after
 from sync_protocol.ids import new_uuid7, parse_uuid
 from sync_protocol.keys import OpeningKey, SealingKey, SigningKey, VerifyKey
 from sync_protocol.national_id import GOVERNORATES, NationalId, parse_national_id
@@ -68,6 +68,7 @@ from sync_protocol.payload import (
     decode_records_with_bodies,
     decode_wire_with_bodies,
     encode_json,
+    encode_record_json,
     encode_records,
 )
 from sync_protocol.receipt import Receipt, sign_receipt, verify_receipt
@@ -155,6 +156,7 @@ __all__ = [
     "derive_state",
     "encode_catalog",
     "encode_json",
+    "encode_record_json",
     "encode_records",
     "enrollment_message",
     "merge_events",
@@ -177,6 +179,7 @@ __all__ = [
     "seal_envelope",
     "sign_receipt",
     "sign_request",
+    "tick_after",
     "verify_envelope",
     "verify_receipt",
     "verify_request_auth",

@@ -16,7 +16,7 @@ from typing import Final
 from sync_protocol.errors import ClockError, RecordError
 from sync_protocol.ids import _uuid_from_canonical
 
-__all__ = ["MAX_COUNTER", "HlcStamp", "HybridClock", "stamp_node_text"]
+__all__ = ["MAX_COUNTER", "HlcStamp", "HybridClock", "stamp_node_text", "tick_after"]
 
 MAX_COUNTER: Final = 99_999
 _MAX_WALL_MS: Final = 10**18 - 1
@@ -152,11 +152,7 @@ class HybridClock:
     def tick(self) -> HlcStamp:
         """Stamp a local event (or a message about to be sent)."""
         with self._lock:
-            physical = self._now_ms()
-            if physical > self._wall:
-                self._wall, self._counter = physical, 0
-            else:
-                self._counter = self._next_counter(self._counter)
+            self._wall, self._counter = _ticked(self._wall, self._counter, self._now_ms())
             return HlcStamp(self._wall, self._counter, self._node_id)
 
     def observe(self, remote: HlcStamp) -> HlcStamp:
@@ -169,18 +165,31 @@ class HybridClock:
                 )
             wall = max(self._wall, remote.wall_ms, physical)
             if wall == self._wall and wall == remote.wall_ms:
-                counter = self._next_counter(max(self._counter, remote.counter))
+                counter = _next_counter(max(self._counter, remote.counter))
             elif wall == self._wall:
-                counter = self._next_counter(self._counter)
+                counter = _next_counter(self._counter)
             elif wall == remote.wall_ms:
-                counter = self._next_counter(remote.counter)
+                counter = _next_counter(remote.counter)
             else:
                 counter = 0
             self._wall, self._counter = wall, counter
             return HlcStamp(wall, counter, self._node_id)
 
-    @staticmethod
-    def _next_counter(counter: int) -> int:
-        if counter >= MAX_COUNTER:
-            raise ClockError("HLC counter exhausted within one millisecond")
-        return counter + 1
+
+def tick_after(last: HlcStamp | None, node_id: uuid.UUID, physical_ms: int) -> HlcStamp:
+    """The stamp ``HybridClock(node_id, now, last=last).tick()`` gives at ``physical_ms``,
+    without building a clock: for a writer that reads the last stamp from its store for
+    each event, under the store's write lock."""
+    wall, counter = (0, 0) if last is None else (last.wall_ms, last.counter)
+    return HlcStamp(*_ticked(wall, counter, physical_ms), node_id)
+
+
+def _ticked(wall: int, counter: int, physical_ms: int) -> tuple[int, int]:
+    """(wall, counter) after a local tick at ``physical_ms``."""
+    return (physical_ms, 0) if physical_ms > wall else (wall, _next_counter(counter))
+
+
+def _next_counter(counter: int) -> int:
+    if counter >= MAX_COUNTER:
+        raise ClockError("HLC counter exhausted within one millisecond")
+    return counter + 1

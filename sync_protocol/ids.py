@@ -35,8 +35,10 @@ def new_uuid7(now_ms: int, *, random_bytes: Callable[[int], bytes] = os.urandom)
     rand = int.from_bytes(random_bytes(10), "big")
     rand_a = (rand >> 64) & 0x0FFF
     rand_b = rand & ((1 << 62) - 1)
-    value = (now_ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
-    return uuid.UUID(int=value)
+    value = _NEW(uuid.UUID)  # as ``uuid.UUID(int=...)``, whose checks the bits pass
+    _SET_INT(value, (now_ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
+    _SET_IS_SAFE(value, _UNKNOWN)
+    return value
 
 
 def uuid7_unix_ms(value: uuid.UUID) -> int:

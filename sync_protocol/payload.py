@@ -27,6 +27,7 @@ __all__ = [
     "decode_records_with_bodies",
     "decode_wire_with_bodies",
     "encode_json",
+    "encode_record_json",
     "encode_records",
 ]
 
@@ -41,6 +42,14 @@ _CANONICAL: Final = json.JSONEncoder(
 def encode_json(value: object) -> bytes:
     """The canonical JSON bytes of ``value``."""
     return _CANONICAL.encode(value).encode("utf-8")
+
+
+def encode_record_json(wire: dict[str, object]) -> bytes:
+    """``encode_json(wire)`` for the wire form of a record (``record_to_dict``), in native
+    code: for the text and integers a record holds, orjson's output is the canonical
+    encoding byte for byte (``tests/protocol/test_fast_paths.py`` checks it on random
+    records), at a fraction of the cost on capture's path."""
+    return orjson.dumps(wire, option=orjson.OPT_SORT_KEYS)
 
 
 def _reject_constant(name: str) -> Any:

@@ -37,7 +37,9 @@ from sync_protocol import (
     decode_records_with_bodies,
     decode_wire_with_bodies,
     encode_json,
+    encode_record_json,
     encode_records,
+    new_uuid7,
     parse_national_id,
     parse_uuid,
     record_from_dict,
@@ -280,6 +282,12 @@ def test_bodies_are_each_records_canonical_json(batch: list[Record]) -> None:
     decoded, bodies = decode_records_with_bodies(payload, expected_count=len(batch))
     assert decoded == batch == decode_records(payload, expected_count=len(batch))
     assert bodies == [encode_json(record_to_dict(record)).decode() for record in batch]
+
+
+@given(records)
+def test_a_records_native_encoding_is_its_canonical_json(record: Record) -> None:
+    wire = record_to_dict(record)
+    assert encode_record_json(wire) == encode_json(wire)
 
 
 @given(st.lists(records, min_size=1, max_size=3, unique_by=lambda record: record.event_id))
@@ -596,6 +604,20 @@ def test_uuid_from_canonical_text_is_uuid_of_the_text(text: str) -> None:
         plain.is_safe,
         repr(plain),
         hash(plain),
+    )
+    assert fast == plain and pickle.loads(pickle.dumps(fast)) == plain
+
+
+@given(st.integers(0, 2**48 - 1), st.binary(min_size=10, max_size=10))
+def test_a_new_uuid7_is_the_uuid_of_its_bits(now_ms: int, random_bytes: bytes) -> None:
+    fast = new_uuid7(now_ms, random_bytes=lambda _: random_bytes)
+    plain = uuid.UUID(int=fast.int)
+    assert (fast.version, fast.variant, fast.int >> 80) == (7, uuid.RFC_4122, now_ms)
+    assert (fast.is_safe, repr(fast), hash(fast), str(fast)) == (
+        plain.is_safe,
+        repr(plain),
+        hash(plain),
+        str(plain),
     )
     assert fast == plain and pickle.loads(pickle.dumps(fast)) == plain
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync_protocol import ClockError, HlcStamp, HybridClock, RecordError
+from sync_protocol import ClockError, HlcStamp, HybridClock, RecordError, tick_after
 from tests.protocol.factories import NODE_A, NODE_B, T0_MS, hlc_stamps
 
 
@@ -25,6 +26,22 @@ def test_ticks_are_strictly_increasing_when_wall_time_stands_still() -> None:
     stamps = [clock.tick() for _ in range(5)]
     assert stamps == sorted(stamps)
     assert [s.counter for s in stamps] == [0, 1, 2, 3, 4]
+
+
+@given(st.one_of(st.none(), hlc_stamps), st.integers(T0_MS - 5, T0_MS + 10**6 + 5))
+def test_tick_after_is_a_clock_resumed_from_the_last_stamp(
+    last: HlcStamp | None, physical_ms: int
+) -> None:
+    clock = HybridClock(NODE_A, FakeClock(physical_ms), last=last)
+    expected = _outcome(clock.tick)
+    assert _outcome(lambda: tick_after(last, NODE_A, physical_ms)) == expected
+
+
+def _outcome(call: Callable[[], HlcStamp]) -> object:
+    try:
+        return call()
+    except ClockError as error:
+        return ("raises", str(error))
 
 
 def test_ticks_follow_wall_time_and_reset_the_counter() -> None:
