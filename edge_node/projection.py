@@ -35,14 +35,11 @@ _UPSERT_STATUS = """
 
 _UPSERT_CREATED = """
     INSERT INTO transactions (transaction_id, status, status_key, updated_at_ms,
-        service_code, fee_piasters, national_id_ct, citizen_name_ct, national_id_index,
-        recorded_at_ms)
-    VALUES (:txn, :status, :key, :now, :service, :fee, :nid, :name, :nid_index, :recorded)
+        service_code, fee_piasters, national_id_index, recorded_at_ms)
+    VALUES (:txn, :status, :key, :now, :service, :fee, :nid_index, :recorded)
     ON CONFLICT(transaction_id) DO UPDATE SET
         service_code = excluded.service_code,
         fee_piasters = excluded.fee_piasters,
-        national_id_ct = excluded.national_id_ct,
-        citizen_name_ct = excluded.citizen_name_ct,
         national_id_index = excluded.national_id_index,
         recorded_at_ms = excluded.recorded_at_ms,
         status = CASE WHEN excluded.status_key > status_key
@@ -75,12 +72,6 @@ def apply_to_projection(
         "now": now_ms,
         "service": record.service_code,
         "fee": record.fee_piasters,
-        "nid": pii.encrypt(
-            record.national_id, table="transactions", column="national_id", row_id=txn
-        ),
-        "name": pii.encrypt(
-            record.citizen_name, table="transactions", column="citizen_name", row_id=txn
-        ),
         "nid_index": pii.blind_index(record.national_id),
         "recorded": record.recorded_at_ms,
     }

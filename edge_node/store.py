@@ -144,6 +144,17 @@ def m002_fewer_pages_per_capture(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m003_citizen_pii_held_once(db: Database) -> None:
+    """The projection no longer keeps its own encrypted copy of the national ID and name:
+    staff read them from the transaction's opening event, whose encrypted body holds
+    them already (``edge_node.lookup``). Each capture seals two values fewer and writes a
+    shorter projection row, and the PII at rest is in one place. (SQLite rewrites the
+    table for each dropped column, inside the migration's transaction.)"""
+    db.execute("ALTER TABLE transactions DROP COLUMN national_id_ct")
+    db.execute("ALTER TABLE transactions DROP COLUMN citizen_name_ct")
+
+
 # The node's last stamp as one SQL expression (see ``Store.last_stamp``), so that capture
 # reads it in the same statement as the catalog version. max() of two values is NULL if
 # either is, hence the coalesce; the whole is NULL only if both are.

@@ -14,6 +14,7 @@ from edge_node.capture import CaptureContext, record_status_change, record_trans
 from edge_node.catalog import current_catalog, install_catalog
 from edge_node.errors import CaptureError, SyncHalted
 from edge_node.inbox import apply_change_set, current_cursor
+from edge_node.lookup import find_by_national_id, get_transaction
 from edge_node.pii import PiiCipher, generate_data_key
 from edge_node.sealer import HALT_KEY, SealerConfig, seal_pending
 from edge_node.store import Store
@@ -261,7 +262,7 @@ def test_stamps_keep_increasing_across_captures_without_a_state_write(store, con
         reopened.close()
 
 
-def test_migration_to_fewer_pages_keeps_every_row(tmp_path: Path, catalog, context) -> None:  # type: ignore[no-untyped-def]
+def test_migrations_keep_every_row(tmp_path: Path, catalog, context) -> None:  # type: ignore[no-untyped-def]
     from sqlite_utils import Database
 
     from edge_node.store import _connect, migrations
@@ -277,9 +278,18 @@ def test_migration_to_fewer_pages_keeps_every_row(tmp_path: Path, catalog, conte
     with store.write() as connection:
         install_catalog(connection, catalog)
     created = [_record(store, context, now_ms=NOW + i) for i in range(3)]
+    # Every column but the projection's PII copies, which m003 drops (this code never
+    # filled them: the national ID and name are read from the events).
+    kept = {
+        "events": "*",
+        "outbox": "*",
+        "state": "*",
+        "transactions": "transaction_id, service_code, fee_piasters, national_id_index, "
+        "status, status_key, recorded_at_ms, updated_at_ms",
+    }
     before = {
-        table: sorted(store.connection.execute(f"SELECT * FROM {table}").fetchall())
-        for table in ("events", "outbox", "transactions", "state")
+        table: sorted(store.connection.execute(f"SELECT {columns} FROM {table}").fetchall())
+        for table, columns in kept.items()
     }
     store.close()
 
@@ -287,10 +297,14 @@ def test_migration_to_fewer_pages_keeps_every_row(tmp_path: Path, catalog, conte
     try:
         connection = migrated.connection
         after = {
-            table: sorted(connection.execute(f"SELECT * FROM {table}").fetchall())
-            for table in before
+            table: sorted(connection.execute(f"SELECT {columns} FROM {table}").fetchall())
+            for table, columns in kept.items()
         }
         assert after == before
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(transactions)")}
+        assert not columns & {"national_id_ct", "citizen_name_ct"}
+        found = get_transaction(migrated, context.pii, created[0].transaction_id)
+        assert found is not None and found["citizen_name"] == created[0].citizen_name
         schema = dict(connection.execute("SELECT name, sql FROM sqlite_master"))
         assert "AUTOINCREMENT" not in schema["outbox"]
         assert "WITHOUT ROWID" in schema["transactions"]
@@ -301,3 +315,44 @@ def test_migration_to_fewer_pages_keeps_every_row(tmp_path: Path, catalog, conte
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         migrated.close()
+
+
+def test_staff_find_a_citizen_by_national_id_with_name_from_the_opening_event(
+    store, context
+) -> None:  # type: ignore[no-untyped-def]
+    first = _record(store, context, now_ms=NOW)
+    second = _record(store, context, now_ms=NOW + 1, service_code="CIV-DEATH")
+    _record(store, context, now_ms=NOW + 2, national_id="29001013400038", citizen_name="منى علي")
+    found = find_by_national_id(store, context.pii, " 29001013400011 ")
+    assert [row["transaction_id"] for row in found] == [
+        str(second.transaction_id),
+        str(first.transaction_id),
+    ]
+    assert {(row["national_id"], row["citizen_name"]) for row in found} == {
+        ("29001013400011", "أحمد محمد")
+    }
+    # The projection holds no PII of its own: nothing in it decrypts to the name.
+    row = store.connection.execute("SELECT * FROM transactions").fetchone()
+    assert not any(isinstance(value, bytes) for value in row)
+
+
+def test_a_transaction_known_only_by_a_hub_status_shows_no_citizen_yet(store, context) -> None:  # type: ignore[no-untyped-def]
+    transaction_id = new_uuid7(NOW - 10)
+    decision = new_transaction_status(
+        event_id=new_uuid7(NOW),
+        hlc=HlcStamp(NOW, 0, NODE),
+        center_id="arish",
+        transaction_id=transaction_id,
+        status="approved",
+        actor_id="agency",
+        recorded_at_ms=NOW,
+    )
+    changes = ChangeSet(cursor=3, has_more=False, changes=(StatusChange(3, decision),))
+    apply_change_set(store, context.pii, changes, now_ms=NOW)
+    found = get_transaction(store, context.pii, transaction_id)
+    assert found is not None
+    assert (found["status"], found["national_id"], found["citizen_name"]) == (
+        "approved",
+        None,
+        None,
+    )
