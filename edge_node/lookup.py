@@ -59,8 +59,7 @@ def get_transaction(
 def find_by_national_id(store: Store, pii: PiiCipher, national_id: str) -> list[dict[str, Any]]:
     """The citizen's transactions at this center, newest first (at most 200)."""
     rows = store.connection.execute(
-        f"{_SELECT} WHERE t.national_id_index = ? "
-        "ORDER BY t.recorded_at_ms DESC LIMIT ?",
+        f"{_SELECT} WHERE t.national_id_index = ? ORDER BY t.recorded_at_ms DESC LIMIT ?",
         (pii.blind_index(national_id.strip()), MAX_RESULTS),
     ).fetchall()
     return [_as_dict(pii, row) for row in rows]

@@ -278,12 +278,15 @@ _KEYS_BY_TYPE: Final = {CREATED: _CREATED_KEYS, STATUS: _STATUS_KEYS}
 
 def record_to_dict(record: Record) -> dict[str, object]:
     """The JSON-ready wire form of ``record``."""
+    event_id = str(record.event_id)
+    # A transaction is named by its opening event: the same UUID, formatted once.
+    same = record.transaction_id is record.event_id
     common: dict[str, object] = {
         "type": record.type,
-        "event_id": str(record.event_id),
+        "event_id": event_id,
         "hlc": record.hlc.encode(),
         "center_id": record.center_id,
-        "transaction_id": str(record.transaction_id),
+        "transaction_id": event_id if same else str(record.transaction_id),
     }
     if isinstance(record, TransactionCreated):
         return common | {
