@@ -20,13 +20,13 @@ from demo.people import CENTER_GOVERNORATES, random_citizen
 from edge_node.capture import record_transaction
 from edge_node.catalog import current_catalog
 from edge_node.node import EdgeNode
+from edge_node.store import PRAGMAS
 from edge_node.sync import sync_round
 
 __all__ = ["measure_capture"]
 
 CENTER: Final = "arish"
 WARM_UP: Final = 20
-PRAGMAS: Final = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000")
 
 
 def _enrolled_with_catalog(work: Path) -> EdgeNode:

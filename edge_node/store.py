@@ -18,7 +18,7 @@ from sqlite_utils import Database, Migrations
 
 from sync_protocol import Catalog, HlcStamp
 
-__all__ = ["LAST_STAMP_SQL", "Store", "migrations"]
+__all__ = ["LAST_STAMP_SQL", "PRAGMAS", "Store", "migrations"]
 
 migrations = Migrations("edge_node")
 
@@ -165,15 +165,15 @@ LAST_STAMP_SQL: Final = """
 """
 
 
+# Every connection to a node's file. FULL: a commit is on disk when it returns (guarantee
+# 1). The capture benchmark's bare insert uses these too.
+PRAGMAS: Final = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000")
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see Store.write).
     connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-    for pragma in (
-        "journal_mode=WAL",
-        "synchronous=FULL",
-        "foreign_keys=ON",
-        "busy_timeout=30000",
-    ):
+    for pragma in PRAGMAS:
         connection.execute(f"PRAGMA {pragma}")
     return connection
 
