@@ -1,7 +1,8 @@
 """Labelled crash points for fault-injection tests.
 
-``EGSYNC_EDGE_CRASH_AT=<label>`` makes the process SIGKILL itself when it reaches that
-label: no cleanup, no flush, exactly like pulling the power. Unset in production."""
+``EGSYNC_EDGE_CRASH_AT=<label>`` in a process's environment when it starts makes it
+SIGKILL itself when it reaches that label: no cleanup, no flush, exactly like pulling
+the power. Unset in production."""
 
 from __future__ import annotations
 
