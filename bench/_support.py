@@ -26,11 +26,10 @@ from central_hub.storage import migrate
 from central_hub.storage.engine import create_hub_engine
 from central_hub.storage.store import SqlStore
 from demo.cluster import child_hub_ready, free_port, hub_cli, wait_until
-from edge_node.events import insert_event
+from edge_node.capture import store_local_event
 from edge_node.node import EdgeNode, enroll_node
-from edge_node.projection import apply_to_projection
 from edge_node.store import Store
-from sync_protocol import Record, record_to_dict
+from sync_protocol import Record
 from sync_protocol.compression import zstd
 
 __all__ = [
@@ -258,21 +257,16 @@ def enrolled_edge(data_dir: Path, hub: HubUnderTest, center_id: str, hub_url: st
 
 
 def fill_backlog(node: EdgeNode, records: Sequence[Record]) -> None:
-    """Store ``records`` as if staff had recorded them offline: the same rows the capture
-    path writes (encrypted event, outbox entry, projection, HLC), in big transactions so
-    the setup of a 100k backlog takes seconds. Timed figures never include this."""
+    """Store ``records`` as if staff had recorded them offline: the capture path's own
+    ``store_local_event`` (encrypted event, outbox entry, projection), then the HLC, in
+    big transactions so the setup of a 100k backlog takes seconds. Timed figures never
+    include this."""
     store: Store = node.store
     for start in range(0, len(records), BACKLOG_CHUNK):
         chunk = records[start : start + BACKLOG_CHUNK]
         with store.write() as connection:
             for record in chunk:
-                wire = record_to_dict(record)
-                insert_event(connection, node.pii, record, wire, origin="local")
-                connection.execute(
-                    "INSERT INTO outbox (event_id, enqueued_at_ms) VALUES (?, ?)",
-                    (wire["event_id"], record.recorded_at_ms),
-                )
-                apply_to_projection(connection, node.pii, record, wire, record.recorded_at_ms)
+                store_local_event(connection, node.pii, record, record.recorded_at_ms)
             Store.set_state(connection, "hlc", chunk[-1].hlc.encode())
 
 

@@ -3,6 +3,7 @@ and the projection in one durable transaction. Works with the hub unreachable.""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from edge_node.store import LAST_STAMP_SQL, Store
 from sync_protocol import (
     Catalog,
     HlcStamp,
+    Record,
     TransactionCreated,
     TransactionStatus,
     ValidationError,
@@ -29,7 +31,7 @@ from sync_protocol import (
     tick_after,
 )
 
-__all__ = ["CaptureContext", "record_status_change", "record_transaction"]
+__all__ = ["CaptureContext", "record_status_change", "record_transaction", "store_local_event"]
 
 R = TypeVar("R", TransactionCreated, TransactionStatus)
 
@@ -64,6 +66,20 @@ def _current_catalog(store: Store, version: int | None) -> Catalog | None:
     return cached[1]
 
 
+def store_local_event(
+    connection: sqlite3.Connection, pii: PiiCipher, record: Record, now_ms: int
+) -> None:
+    """The rows a record made here is kept in: the event, its outbox entry (to be sealed)
+    and the projection, inside the caller's write transaction."""
+    wire = record_to_dict(record)  # built once for the event row and the projection
+    insert_event(connection, pii, record, wire, origin="local")
+    connection.execute(
+        "INSERT INTO outbox (event_id, enqueued_at_ms) VALUES (?, ?)",
+        (wire["event_id"], now_ms),
+    )
+    apply_to_projection(connection, pii, record, wire, now_ms)
+
+
 def _record(
     store: Store,
     context: CaptureContext,
@@ -80,13 +96,7 @@ def _record(
             record = build(version, stamp)
         except ValidationError as error:
             raise CaptureError(str(error)) from None
-        wire = record_to_dict(record)
-        insert_event(connection, context.pii, record, wire, origin="local")
-        connection.execute(
-            "INSERT INTO outbox (event_id, enqueued_at_ms) VALUES (?, ?)",
-            (wire["event_id"], now_ms),
-        )
-        apply_to_projection(connection, context.pii, record, wire, now_ms)
+        store_local_event(connection, context.pii, record, now_ms)
         crash_point("record-before-commit")
     crash_point("record-after-commit")
     return record
