@@ -24,6 +24,7 @@ from rich.table import Table
 
 from bench import seal_open
 from bench._support import machine, postgres_reachable
+from bench.approvals import measure_approvals
 from bench.capture import measure_capture
 from bench.drain import measure_drain, measure_slow_link
 from bench.fleet import measure_fleet
@@ -31,7 +32,7 @@ from bench.fleet import measure_fleet
 __all__ = ["SIZES", "Sizes", "main", "run_all"]
 
 RESULTS_DIR: Final = Path(__file__).resolve().parent / "results"
-BENCHES: Final = ("capture", "seal", "drain", "fleet", "slow")
+BENCHES: Final = ("capture", "seal", "drain", "fleet", "slow", "approvals")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,8 @@ class Sizes:
     fleet_batches: int
     fleet_records_per_batch: int
     slow_link_records: int
+    approvals_waiting: int  # transactions waiting on one agency
+    approvals_requests: int  # timed requests of each kind
 
 
 SIZES: Final = {
@@ -62,6 +65,8 @@ SIZES: Final = {
         # As in full: fewer records would be one batch, nothing in flight beside it, and
         # the round's fixed round trips would be the figure.
         slow_link_records=10_000,
+        approvals_waiting=100_000,
+        approvals_requests=200,
     ),
     "full": Sizes(
         capture_records=3_000,
@@ -74,6 +79,8 @@ SIZES: Final = {
         fleet_batches=4,
         fleet_records_per_batch=250,
         slow_link_records=10_000,
+        approvals_waiting=1_000_000,
+        approvals_requests=500,
     ),
     # For the smoke test: every code path, seconds in all.
     "smoke": Sizes(
@@ -87,6 +94,8 @@ SIZES: Final = {
         fleet_batches=2,
         fleet_records_per_batch=50,
         slow_link_records=100,
+        approvals_waiting=2_000,
+        approvals_requests=20,
     ),
 }
 
@@ -142,6 +151,19 @@ def run_all(
     if "slow" in only:
         progress(f"slow link: {sizes.slow_link_records:,} records at 256 kbit/s, 600 ms RTT ...")
         results["slow_link"] = measure_slow_link(sizes.slow_link_records)
+    if "approvals" in only:
+        queues: dict[str, Any] = {}
+        for backend in ("sqlite", "postgresql"):
+            if backend == "postgresql" and postgres_missing:
+                continue
+            progress(
+                f"approvals: {sizes.approvals_waiting:,} transactions waiting on one agency, "
+                f"100 centers, {backend}; {sizes.approvals_requests} requests of each kind ..."
+            )
+            queues[backend] = measure_approvals(
+                backend, sizes.approvals_waiting, sizes.approvals_requests
+            )
+        results["approvals"] = queues
     results["seconds"] = time.perf_counter() - started
     return results
 
@@ -324,7 +346,40 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, bool
                 slow["link_used"] >= 0.60,
             )
         )
+    for backend, queue in results.get("approvals", {}).items():
+        target = queue["target_ms"]
+        name = "SQLite" if backend == "sqlite" else "PostgreSQL"
+        item = f"6 agency queue {queue['transactions_waiting'] // 1000}k, {name}"
+        livez = queue["limit_livez"]
+        for key, label in (
+            ("first_page", "first page p50 / p99"),
+            ("first_page_by_center", "first page of a center p50 / p99"),
+            ("first_page_by_service", "first page of a service p50 / p99"),
+            ("decision", "decision p50 / p99"),
+        ):
+            figure = queue[key]
+            rows.append(
+                (
+                    item,
+                    label,
+                    f"{figure['p50_ms']:.1f} / {figure['p99_ms']:.1f} ms (HTTP round trip "
+                    f"{livez['p50_ms']:.1f} / {livez['p99_ms']:.1f})",
+                    f"p99 <= {target:.0f} ms",
+                    figure["p99_ms"] <= target,
+                )
+            )
+            item = ""
     return rows
+
+
+def print_plans(out: Console, results: dict[str, Any]) -> None:
+    """The database's plan of each statement behind the agency-queue figures."""
+    for backend, queue in results.get("approvals", {}).items():
+        out.print(f"[bold]plans behind the agency queue figures, {backend}[/bold]")
+        for name, lines in queue["plans"].items():
+            out.print(f"  {name}:")
+            for line in lines:
+                out.print(f"    {line}", highlight=False)
 
 
 def print_summary(out: Console, results: dict[str, Any]) -> None:
@@ -338,7 +393,8 @@ def print_summary(out: Console, results: dict[str, Any]) -> None:
         out.print(
             f"[yellow]{results['mode']} mode: smaller than the targets' sizes (drain "
             f"{sizes['drain_large']:,}, fleet {sizes['fleet_edges']} edges, slow link "
-            f"{sizes['slow_link_records']:,}); `make bench FULL=1` for the real ones[/yellow]"
+            f"{sizes['slow_link_records']:,}, agency queue {sizes.get('approvals_waiting', 0):,}); "
+            "`make bench FULL=1` for the real ones[/yellow]"
         )
     if "postgres_skipped" in results:
         out.print(f"[yellow]PostgreSQL parts skipped: {results['postgres_skipped']}[/yellow]")
@@ -348,6 +404,7 @@ def print_summary(out: Console, results: dict[str, Any]) -> None:
     for row in summary_rows(results):
         _row(table, *row)
     out.print(table)
+    print_plans(out, results)
     out.print(f"took {results['seconds']:.0f} s")
 
 

@@ -4,8 +4,9 @@ process over 127.0.0.1, against the hub database's fastest bulk insert of the sa
 Per run: end-to-end records/s of the round (seal + push + pull + heartbeat, timed inside
 the edge process), bytes on the wire both ways counted by a pass-through TCP proxy (HTTP
 headers included, TCP/IP framing not), peak RSS of the edge process and of the hub, and
-the limit: the same event and projection rows inserted straight into a fresh hub database
-(``executemany`` in one transaction on SQLite, ``COPY`` on PostgreSQL).
+the limit: the same event and projection rows (transactions and their approval lanes)
+inserted straight into a fresh hub database (``executemany`` in one transaction on SQLite,
+``COPY`` on PostgreSQL).
 
 The same machinery drives the slow-link run (:func:`measure_drain` with a link profile).
 """
@@ -31,36 +32,24 @@ from bench._support import (
     seal_offline,
 )
 from bench.seal_open import build_batches
-from central_hub.storage.rows import event_row, fold_projection, wire_form
+from central_hub.storage import schema
+from central_hub.storage.rows import (
+    event_row,
+    group_by_transaction,
+    opening_fee,
+    projection_rows,
+    wire_form,
+)
 from demo.fault_proxy import LinkProfile, ProxyThread
 from edge_node.sync import sync_round
-from sync_protocol import Record, encode_records
+from sync_protocol import Record, encode_records, summarize
 
 __all__ = ["SLOW_LINK", "bulk_insert_limit", "measure_drain", "measure_slow_link", "records_for"]
 
 CENTER: Final = "arish"
-EVENT_COLUMNS: Final = (
-    "event_id",
-    "transaction_id",
-    "center_id",
-    "type",
-    "hlc",
-    "origin_node_id",
-    "batch_node_id",
-    "batch_seq",
-    "body",
-    "received_at_ms",
-)
-TRANSACTION_COLUMNS: Final = (
-    "transaction_id",
-    "center_id",
-    "service_code",
-    "fee_piasters",
-    "recorded_at_ms",
-    "status",
-    "status_key",
-    "updated_at_ms",
-)
+EVENT_COLUMNS: Final = tuple(column.name for column in schema.events.c)
+TRANSACTION_COLUMNS: Final = tuple(column.name for column in schema.transactions.c)
+APPROVAL_COLUMNS: Final = tuple(column.name for column in schema.approvals.c)
 
 
 LIMIT_RUNS: Final = 3  # bulk-insert runs; the best one is the limit
@@ -205,20 +194,33 @@ def _drain_once(
         return figures, records
 
 
-def _hub_rows(
-    records: Sequence[Record], node_id: str, now_ms: int
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The event and projection rows the hub's ingest would store for ``records``
-    (built by the hub's own row builders, batches of 1,000 as the edge seals them)."""
+_Rows = list[tuple[Any, ...]]
+
+
+def _hub_rows(records: Sequence[Record], node_id: str, now_ms: int) -> tuple[_Rows, _Rows, _Rows]:
+    """The event, transaction and approval rows the hub's ingest would store for
+    ``records`` (built by the hub's own row builders, batches of 1,000)."""
     forms = [wire_form(record) for record in records]
     rows = [
         event_row(wire, body, now_ms, batch_node_id=node_id, batch_seq=index // 1000 + 1)
         for index, (wire, body) in enumerate(forms)
     ]
     events = [tuple(row[c] for c in EVENT_COLUMNS) for row in rows]
-    projection = fold_projection(zip([wire for wire, _ in forms], rows, strict=True), now_ms)
-    transactions = [tuple(row[c] for c in TRANSACTION_COLUMNS) for row in projection.values()]
-    return events, transactions
+    transactions: _Rows = []
+    approvals: _Rows = []
+    for txn, items in group_by_transaction(wire for wire, _ in forms).items():
+        summary = summarize(items)
+        row, lanes = projection_rows(
+            txn,
+            items[0]["center_id"],
+            summary,
+            fee_piasters=opening_fee(items),
+            owner=None,  # every record is of this release: no owner is consulted
+            now_ms=now_ms,
+        )
+        transactions.append(tuple(row[c] for c in TRANSACTION_COLUMNS))
+        approvals += [tuple(lane[c] for c in APPROVAL_COLUMNS) for lane in lanes]
+    return events, transactions, approvals
 
 
 def bulk_insert_limit(
@@ -229,19 +231,22 @@ def bulk_insert_limit(
     rows are built before the clock starts. The best run is the limit: the drain is
     compared with the fastest the database managed, not with a slow moment."""
     node_id = str(records[0].hlc.node_id)
-    events, transactions = _hub_rows(records, node_id, time.time_ns() // 1_000_000)
+    tables = _hub_rows(records, node_id, time.time_ns() // 1_000_000)
     timings = []
     for run in range(runs):
         if backend == "postgresql":
             with postgres_schema() as url:
                 fresh_hub_database(url)
-                timings.append(_copy_postgres(url, events, transactions))
-            method = "COPY events, transactions; one transaction"
+                timings.append(_copy_postgres(url, *tables))
+            method = "COPY events, transactions, approvals; one transaction"
         else:
             path = work / f"limit-{run}.db"
             fresh_hub_database(f"sqlite:///{path}")
-            timings.append(_executemany_sqlite(path, events, transactions))
-            method = "executemany events, transactions; one transaction, WAL, synchronous=FULL"
+            timings.append(_executemany_sqlite(path, *tables))
+            method = (
+                "executemany events, transactions, approvals; one transaction, WAL, "
+                "synchronous=FULL"
+            )
     seconds = min(timings)
     return {
         "method": method,
@@ -252,34 +257,30 @@ def bulk_insert_limit(
     }
 
 
-def _executemany_sqlite(
-    path: Path, events: list[tuple[Any, ...]], transactions: list[tuple[Any, ...]]
-) -> float:
+def _executemany_sqlite(path: Path, events: _Rows, transactions: _Rows, approvals: _Rows) -> float:
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
             connection.execute(f"PRAGMA {pragma}")
         started = time.perf_counter()
         connection.execute("BEGIN IMMEDIATE")
-        connection.executemany(
-            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
-            events,
-        )
-        connection.executemany(
-            f"INSERT INTO transactions ({', '.join(TRANSACTION_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(TRANSACTION_COLUMNS))})",
-            transactions,
-        )
+        for table, columns, rows in (
+            ("events", EVENT_COLUMNS, events),
+            ("transactions", TRANSACTION_COLUMNS, transactions),
+            ("approvals", APPROVAL_COLUMNS, approvals),
+        ):
+            connection.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})",
+                rows,
+            )
         connection.execute("COMMIT")
         return time.perf_counter() - started
     finally:
         connection.close()
 
 
-def _copy_postgres(
-    url: str, events: list[tuple[Any, ...]], transactions: list[tuple[Any, ...]]
-) -> float:
+def _copy_postgres(url: str, events: _Rows, transactions: _Rows, approvals: _Rows) -> float:
     import psycopg
 
     with psycopg.connect(url) as connection:
@@ -288,6 +289,7 @@ def _copy_postgres(
             for table, columns, rows in (
                 ("events", EVENT_COLUMNS, events),
                 ("transactions", TRANSACTION_COLUMNS, transactions),
+                ("approvals", APPROVAL_COLUMNS, approvals),
             ):
                 with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows:

@@ -132,32 +132,33 @@ FAMILY_NAMES: Final = (
     "حسين",
     "عطية",
 )
-# (service code, base fee in piasters)
+# (service code, base fee in piasters, the agencies whose approval it needs), from the
+# shipped catalog: counter services (issued at once) outnumber those agencies approve.
 SERVICES: Final = (
-    ("CIV-BIRTH", 2_500),
-    ("CIV-NID", 4_500),
-    ("CIV-NIDURG", 12_500),
-    ("CIV-MARRIAGE", 3_500),
-    ("CIV-DEATH", 2_500),
-    ("PAS-NEW", 35_000),
-    ("PAS-RENEW", 33_500),
-    ("TRF-LICENSE", 21_050),
-    ("SOC-TAKAFUL", 0),
-    ("REA-DEED", 150_000),
+    ("CIV-BIRTH", 2_500, ()),
+    ("CIV-IDCARD", 12_500, ()),
+    ("CIV-IDEXPRESS", 30_000, ()),
+    ("CIV-MARRIAGE", 3_500, ()),
+    ("CIV-DEATH", 2_500, ()),
+    ("PAS-NEW", 50_000, ("national-security", "passports")),
+    ("PAS-RENEW", 50_000, ()),
+    ("TRF-DLRENEW", 30_000, ()),
+    ("SOC-TAKAFUL", 0, ("social-solidarity",)),
+    ("REA-PROPREG", 200_000, ("real-estate", "survey")),
+    ("LIC-SHOP", 100_000, ("civil-defense", "health", "local-unit")),
 )
 STATUS_NOTES: Final = (
     "",
     "",
     "",
-    "بانتظار صورة شهادة الميلاد",
     "تم التسليم للمواطن",
-    "مرفوض: البيانات غير مطابقة",
-    "تحويل إلى الجهة المختصة",
+    "سلمت لوكيل المواطن",
+    "ألغيت بطلب المواطن",
 )
-STATUS_CHOICES: Final = ("in_review", "approved", "delivered", "rejected", "cancelled")
-STATUS_WEIGHTS: Final = (40, 30, 20, 6, 4)
+# Offline, a center closes what it holds: it hands over what needs no approval (or
+# cancels it); what waits on an agency it can only cancel.
+DELIVERED_SHARE: Final = 0.8
 STAFF_IDS: Final = tuple(f"s-{n:04d}" for n in (7, 12, 19, 23, 31, 42, 57, 64, 88, 101))
-AGENCY_ACTORS: Final = ("agency-passports", "agency-civil-registry", "agency-traffic")
 
 
 def _national_id(rng: random.Random, born: dt.date, male: bool) -> str:
@@ -191,8 +192,9 @@ def build_batches(
 ) -> list[list[Record]]:
     """``batch_count`` batches of realistic records from one center, deterministic in ``seed``.
 
-    A status record always follows (in HLC order) the transaction it changes: it picks one
-    of the transactions this center has opened so far.
+    A status record always follows (in HLC order) the transaction it closes: it picks one
+    of the transactions this center has opened and not closed yet, and keeps to what the
+    workflow allows offline (delivery only of what needs no approval).
     """
     rng = random.Random(seed)
     now_ms = start_ms
@@ -201,7 +203,7 @@ def build_batches(
         return now_ms
 
     hlc = HybridClock(node_id, clock)
-    opened: list[uuid.UUID] = []
+    opened: list[tuple[uuid.UUID, bool]] = []  # open transactions: (id, needs approval)
     batches: list[list[Record]] = []
     for _ in range(batch_count):
         batch: list[Record] = []
@@ -209,18 +211,18 @@ def build_batches(
             now_ms += rng.randrange(0, 60_000)  # a busy center: a record every ~30 s
             event_id = new_uuid7(now_ms, random_bytes=rng.randbytes)
             if opened and rng.random() < STATUS_SHARE:
-                status = rng.choices(STATUS_CHOICES, STATUS_WEIGHTS)[0]
-                own_staff = rng.random() < 0.7
-                # Status changes follow recent transactions, not ancient ones.
-                changed = opened[rng.randrange(max(0, len(opened) - 2_000), len(opened))]
+                # Status changes close recent transactions, each once.
+                index = rng.randrange(max(0, len(opened) - 2_000), len(opened))
+                changed, needs_approval = opened.pop(index)
+                delivered = not needs_approval and rng.random() < DELIVERED_SHARE
                 batch.append(
                     new_transaction_status(
                         event_id=event_id,
                         hlc=hlc.tick(),
                         center_id=center_id,
                         transaction_id=changed,
-                        status=status,
-                        actor_id=rng.choice(STAFF_IDS if own_staff else AGENCY_ACTORS),
+                        status="delivered" if delivered else "cancelled",
+                        actor_id=rng.choice(STAFF_IDS),
                         note=rng.choice(STATUS_NOTES),
                         recorded_at_ms=now_ms,
                     )
@@ -228,7 +230,7 @@ def build_batches(
                 continue
             today = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date()
             name, national_id = _citizen(rng, today)
-            service_code, base_fee = rng.choice(SERVICES)
+            service_code, base_fee, agencies = rng.choice(SERVICES)
             # Stamp duties and delivery vary the fee around the base, to the piaster.
             fee = base_fee + rng.choice((0, 0, 0, 500, 1_000, 2_000)) + rng.randrange(0, 100)
             batch.append(
@@ -242,9 +244,10 @@ def build_batches(
                     fee_piasters=fee if base_fee else 0,
                     staff_id=rng.choice(STAFF_IDS),
                     recorded_at_ms=now_ms,
+                    required_agencies=agencies,
                 )
             )
-            opened.append(event_id)
+            opened.append((event_id, bool(agencies)))
         batches.append(batch)
     return batches
 

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Mapping
 
 from central_hub.errors import Forbidden, Unauthenticated
-from central_hub.storage.store import NodeRow, Store
+from central_hub.storage.store import NodeRow, Store, TokenRow
 from sync_protocol import ClockError, InvalidKey, InvalidSeal, RecordError, VerifyKey
 from sync_protocol.request_auth import parse_request_auth, verify_request_auth
 
@@ -73,12 +73,22 @@ def authenticate_node(
     return node
 
 
-def authorize_token(store: Store, authorization: str | None, role: str) -> None:
-    """Require a bearer API token with ``role`` (401 if missing or unknown, 403 if other)."""
+def authorize_token(store: Store, authorization: str | None, *roles: str) -> TokenRow:
+    """The bearer API token's holder, if its role is one of ``roles`` (401 if missing or
+    unknown, 403 if another role, or an agency token made before tokens were bound to
+    one agency)."""
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthenticated("missing_token", "send Authorization: Bearer <api token>")
-    found = store.api_token_role(hash_secret(authorization.removeprefix("Bearer ").strip()))
+    found = store.api_token(hash_secret(authorization.removeprefix("Bearer ").strip()))
     if found is None:
         raise Unauthenticated("unknown_token", "API token is unknown or revoked")
-    if found != role:
-        raise Forbidden("wrong_role", f"this action needs a token with role {role}")
+    if found.role not in roles:
+        raise Forbidden("wrong_role", f"this action needs a token with role {' or '.join(roles)}")
+    if found.role == "agency" and found.agency_code is None:
+        raise Forbidden(
+            "token_unscoped",
+            "this agency token was made before tokens were bound to one agency",
+            hint="issue a new one: central-hub token create --role agency --agency CODE "
+            "--name NAME",
+        )
+    return found

@@ -268,6 +268,32 @@ def db_upgrade(data_dir: DataDir = None, db: DbUrl = None) -> None:
     typer.echo(f"database at revision {migrate.current_revision(engine)}", err=True)
 
 
+@catalog_app.command("agencies")
+def catalog_agencies(data_dir: DataDir = None, db: DbUrl = None, as_json: AsJson = False) -> None:
+    """The agencies of the current catalog, with how many services each must approve."""
+    catalog = _store(_settings(data_dir, db)).current_catalog()
+    if catalog is None:
+        raise _fail("no catalog published", EXIT_NOT_INITIALISED, "run `central-hub init`")
+    rows = []
+    for code in catalog.agency_codes():
+        agency = catalog.agency(code)
+        assert agency is not None
+        approves = sum(1 for service in catalog.services if code in service.required_agencies)
+        rows.append(
+            {
+                "code": code,
+                "name_ar": agency.name_ar,
+                "name_en": agency.name_en,
+                "approves": approves,
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        typer.echo(f"{row['code']:<30} {row['approves']:>3} services  {row['name_en']}")
+
+
 @catalog_app.command("import")
 def catalog_import(
     file: Annotated[Path, typer.Argument(help="Catalog JSON file (see central_hub/data).")],
@@ -290,18 +316,92 @@ def catalog_import(
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
-    name: Annotated[str, typer.Option(help="Who holds it, e.g. passports-agency.")],
+    name: Annotated[
+        str,
+        typer.Option(
+            help="Who holds it, e.g. officer-12 or cd-desk-arish (lowercase letters, digits, "
+            "'-'): an agency's decisions are recorded with this as their actor."
+        ),
+    ],
+    agency: Annotated[
+        str | None,
+        typer.Option(
+            help="With --role agency: the one agency (catalog code, e.g. civil-defense) "
+            "whose part this token decides. Required for agency tokens."
+        ),
+    ] = None,
     data_dir: DataDir = None,
     db: DbUrl = None,
     as_json: AsJson = False,
 ) -> None:
     """Create an API token; it is printed once and stored only as a hash."""
+    from central_hub.agency import agency_known
+    from sync_protocol import TextError
+    from sync_protocol.text import require_slug
+
     if role not in ROLES:
         raise _fail(f"role must be one of {', '.join(ROLES)}", 2)
+    if (role == "agency") != (agency is not None):
+        raise _fail("--agency CODE goes with --role agency, and only with it", 2)
+    try:
+        require_slug(name, field="name")
+    except TextError as error:
+        raise _fail(str(error), EXIT_INVALID_INPUT) from None
     settings = _settings(data_dir, db)
+    store = _store(settings)
+    if agency is not None and (unknown := agency_known(store, agency)) is not None:
+        raise _fail(unknown.detail, EXIT_INVALID_INPUT, "list them: central-hub catalog agencies")
     token = new_api_token()
-    _store(settings).create_api_token(hash_secret(token), role, name, _now_ms())
-    typer.echo(json.dumps({"token": token, "role": role, "name": name}) if as_json else token)
+    store.create_api_token(hash_secret(token), role, name, _now_ms(), agency_code=agency)
+    facts = {"token": token, "role": role, "name": name, "agency": agency}
+    typer.echo(json.dumps(facts) if as_json else token)
+
+
+@app.command()
+def approvals(
+    agency: Annotated[
+        str | None, typer.Option(help="One agency (catalog code); default every agency.")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Decisions of the last N days.")] = 30,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """How fast each agency decides (median and p90 from recording to decision) and how
+    many transactions wait on it, per center."""
+    from central_hub.agency import approval_report
+
+    report = approval_report(
+        _store(_settings(data_dir, db)), agency_code=agency, days=days, now_ms=_now_ms()
+    )
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    _print_approvals(report)
+
+
+def _print_approvals(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Agency decisions, last {report['days']} days")
+    for column in ("agency", "decided", "median", "p90", "waiting", "oldest", "info asked"):
+        table.add_column(column, justify="left" if column == "agency" else "right")
+    for row in report["agencies"]:
+        table.add_row(
+            row["agency_code"],
+            str(row["decided"]),
+            _maybe_span(row["median_decision_seconds"]),
+            _maybe_span(row["p90_decision_seconds"]),
+            str(row["waiting"]),
+            _maybe_span(row["oldest_waiting_seconds"]),
+            str(row["info_requested"]),
+        )
+    Console().print(table)
+
+
+def _maybe_span(seconds: float | None) -> str:
+    return "-" if seconds is None else _span(int(seconds))
 
 
 def main() -> None:

@@ -11,15 +11,20 @@
         ├── Unauthenticated          401: unknown node or token, bad signature, replay
         ├── Forbidden                403: revoked node, wrong center, wrong role
         ├── NotFound                 404
-        ├── Conflict                 409: chain gap or fork, token already used
-        └── Gone                     410: enrollment token expired
+        ├── Conflict                 409: chain gap or fork, token already used, a
+        │                                 decision the workflow does not allow now
+        ├── Gone                     410: enrollment token expired, a retired route
+        └── UpgradeRequired          426: the node's software cannot read what is next
 
 Problem bodies (RFC 9457) never echo secrets or say which part of a seal failed.
 """
 
 from __future__ import annotations
 
+from sync_protocol import WorkflowError
+
 __all__ = [
+    "WORKFLOW_STATUS",
     "BadRequest",
     "Conflict",
     "Forbidden",
@@ -31,6 +36,8 @@ __all__ = [
     "Rejected",
     "Retryable",
     "Unauthenticated",
+    "UpgradeRequired",
+    "workflow_problem",
 ]
 
 
@@ -96,3 +103,26 @@ class Conflict(Rejected):
 
 class Gone(Rejected):
     status = 410
+
+
+class UpgradeRequired(Rejected):
+    status = 426
+
+
+# The status of each workflow rule's code (``sync_protocol.errors.WORKFLOW_CODES``).
+WORKFLOW_STATUS: dict[str, type[Rejected]] = {
+    "unknown_transaction": NotFound,
+    "wrong_agency": Forbidden,
+    "decision_not_allowed": Forbidden,
+    "not_approved": Conflict,
+    "transaction_closed": Conflict,
+    "already_decided": Conflict,
+    "awaiting_information": Conflict,
+    "no_information_requested": Conflict,
+}
+
+
+def workflow_problem(error: WorkflowError, where: str = "") -> Rejected:
+    """The problem for a refused workflow event, under the rule's own code."""
+    detail = f"{where}{error}"
+    return WORKFLOW_STATUS[error.code](error.code, detail)

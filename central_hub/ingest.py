@@ -16,9 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from central_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, Unauthenticated
+from central_hub.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    PayloadTooLarge,
+    Unauthenticated,
+    workflow_problem,
+)
 from central_hub.keystore import HubIdentity
 from central_hub.storage.batches import PreparedBatch
+from central_hub.storage.rows import group_by_transaction
 from central_hub.storage.store import ChainMoved, Store
 from sync_protocol import (
     PIPELINE_DEPTH,
@@ -31,15 +39,21 @@ from sync_protocol import (
     LimitExceeded,
     Limits,
     SealedEnvelope,
+    UpgradeRequired,
     ValidationError,
     VerifyKey,
+    WorkflowError,
+    check_center_event,
     classify_batch,
+    fold_wire,
     open_batch_wire,
     parse_envelope,
     verify_envelope,
 )
 from sync_protocol.hlc import stamp_node_text
 from sync_protocol.receipt import Receipt, sign_receipt
+from sync_protocol.records import CREATED, DECISION
+from sync_protocol.state import Summary
 
 __all__ = ["Ingestor"]
 
@@ -198,6 +212,7 @@ class Ingestor:
     ) -> PreparedBatch:
         """Everything before the transaction: open and validate, then the rows."""
         wire, bodies = self._open(envelope, center_id, node_key)
+        self._check_workflow(wire)
         header = envelope.header
         return self._store.prepare_batch(
             node_id=header.node_id,
@@ -249,6 +264,14 @@ class Ingestor:
             raise BadRequest("invalid_seal", "batch ciphertext did not open") from None
         except LimitExceeded as error:
             raise PayloadTooLarge(error.code, str(error)) from None
+        except UpgradeRequired as error:
+            # A node newer than this hub: the hub is the one to upgrade (upgrade_required
+            # itself means the node must, on the feed).
+            raise BadRequest(
+                "unknown_record_type",
+                str(error),
+                hint="this hub is older than the node's software: upgrade the hub first",
+            ) from None
         except (EnvelopeError, ValidationError) as error:
             raise BadRequest(error.code, str(error)) from None
         node = str(header.node_id)
@@ -258,6 +281,44 @@ class Ingestor:
             if stamp_node_text(item["hlc"]) != node:
                 raise BadRequest("invalid_record", f"record {index} was stamped by another node")
         return wire, bodies
+
+    def _check_workflow(self, wire: list[dict[str, Any]]) -> None:
+        """Judge each of the center's events by the workflow, as of its own stamp, on what
+        the hub holds of its transaction plus the batch's earlier events: a center never
+        decides an agency's part, delivers only an approved transaction, answers only an
+        open information request. The previous release's status events on its own
+        transactions (no agencies listed) are taken as before: that release does not know
+        the rules. A refused event refuses the whole batch; nothing is stored."""
+        touched = {
+            txn: events
+            for txn, events in group_by_transaction(wire).items()
+            if any(event["type"] != CREATED for event in events)
+        }
+        if not touched:
+            return
+        held = self._store.transactions(list(touched))
+        order = sorted(range(len(wire)), key=lambda i: (wire[i]["hlc"], wire[i]["event_id"]))
+        summaries: dict[str, Summary] = {
+            txn: held[txn].summary if txn in held else Summary() for txn in touched
+        }
+        for index in order:
+            item = wire[index]
+            txn = item["transaction_id"]
+            if txn not in summaries:
+                continue
+            summary = summaries[txn]
+            if item["type"] != CREATED and (
+                item["type"] == DECISION or (summary.opened and summary.required is not None)
+            ):
+                # The owner decides only a previous-release transaction: asked only then.
+                owner = (
+                    self._store.owner_of(summary.service_code) if summary.required is None else None
+                )
+                try:
+                    check_center_event(summary, item, owner, as_of=item["hlc"])
+                except WorkflowError as error:
+                    raise workflow_problem(error, f"record {index}: ") from None
+            summaries[txn] = fold_wire(summary, item)
 
     def _receipt(self, envelope: SealedEnvelope, accepted: int, known: int) -> bytes:
         header = envelope.header

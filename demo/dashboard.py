@@ -1,5 +1,6 @@
-"""The live terminal table: per center, link state and how much is recorded, pending and
-delivered. Reads each node's SQLite file read-only, like a monitoring agent would."""
+"""The live terminal table: per center, link state, how much is recorded, pending and
+delivered, how many transactions wait on the agencies and how many decisions arrived.
+Reads each node's SQLite file read-only, like a monitoring agent would."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class CenterFigures:
     pending: int
     delivered: int
     decisions: int
+    in_review: int
     last_sync_age_s: float | None
     unsynced_fee_piasters: int
     last_error: str | None
@@ -44,6 +46,9 @@ def read_figures(center: str, link: str, edge_db: Path) -> CenterFigures:
         decisions = connection.execute(
             "SELECT count(*) FROM events WHERE origin = 'hub'"
         ).fetchone()[0]
+        in_review = connection.execute(
+            "SELECT count(*) FROM transactions WHERE status = 'in_review'"
+        ).fetchone()[0]
         state = dict(connection.execute("SELECT key, value FROM state").fetchall())
     finally:
         connection.close()
@@ -57,6 +62,7 @@ def read_figures(center: str, link: str, edge_db: Path) -> CenterFigures:
         pending=pending,
         delivered=delivered,
         decisions=decisions,
+        in_review=in_review,
         last_sync_age_s=(now_hub_ms - int(last_ok)) / 1000 if last_ok else None,
         unsynced_fee_piasters=unsynced,
         last_error=state.get("last_error"),
@@ -73,7 +79,8 @@ def _link_style(link: str) -> str:
 
 def render(figures: list[CenterFigures], *, title: str, footer: str = "") -> Table:
     table = Table(title=title, caption=footer, expand=False, show_edge=False)
-    for column in ("center", "link", "recorded", "pending", "delivered"):
+    # "at hub": transactions whose opening event the hub acknowledged.
+    for column in ("center", "link", "recorded", "pending", "at hub", "in review", "decisions"):
         table.add_column(
             column, justify="right" if column not in ("center", "link") else "left", no_wrap=True
         )
@@ -87,6 +94,8 @@ def render(figures: list[CenterFigures], *, title: str, footer: str = "") -> Tab
             str(row.recorded),
             str(row.pending),
             str(row.delivered),
+            str(row.in_review),
+            str(row.decisions),
             age,
             f"{row.unsynced_fee_piasters / 100:,.2f}",
         )

@@ -24,7 +24,7 @@ from demo.cluster import (
 )
 from demo.dashboard import CenterFigures, read_figures, render
 from demo.fault_proxy import ProxyThread
-from demo.scenario import CENTERS, GOOD, CenterPlan
+from demo.scenario import AGENCIES, CENTERS, GOOD, CenterPlan
 from demo.staff import FrontDesk
 from demo.verify import CenterCheck, check_center, read_decisions
 
@@ -64,9 +64,16 @@ class Cluster:
     processes: list[ManagedProcess] = field(default_factory=list)
     centers: list[Center] = field(default_factory=list)
 
-    @property
-    def decisions_file(self) -> Path:
-        return self.base / "agency-decisions.jsonl"
+    def decisions_file(self, agency_code: str) -> Path:
+        return self.base / f"decisions-{agency_code}.jsonl"
+
+    def decisions(self) -> list[dict[str, str]]:
+        """Every decision the agencies logged, from each agency's file."""
+        return [
+            line
+            for plan in AGENCIES
+            for line in read_decisions(self.decisions_file(plan.agency_code))
+        ]
 
 
 def _fresh_dir(path: Path) -> None:
@@ -140,18 +147,43 @@ def _start(cluster: Cluster, options: DemoOptions, stack: ExitStack, console: Co
         cluster.centers.append(Center(plan, edge_dir, proxy, desk))
         console.print(f"enrolled {plan.name_en} ({plan.name_ar}) through its link proxy")
 
-    token = hub_cli(cluster.hub_dir, "token", "create", "--role", "agency", "--name", "agency")
-    cluster.processes.append(
-        ManagedProcess.module(
+    for index, agency in enumerate(AGENCIES):
+        token = hub_cli(
+            cluster.hub_dir,
+            "token",
+            "create",
+            "--role",
             "agency",
-            "demo.agency",
-            "--hub",
-            cluster.hub_url,
-            "--decisions",
-            str(cluster.decisions_file),
-            log_dir=base,
-            AGENCY_TOKEN=str(token["token"]),
+            "--agency",
+            agency.agency_code,
+            "--name",
+            f"{agency.agency_code}-desk",
         )
+        cluster.processes.append(
+            ManagedProcess.module(
+                f"agency-{agency.agency_code}",
+                "demo.agency",
+                "--hub",
+                cluster.hub_url,
+                "--agency",
+                agency.agency_code,
+                "--decisions",
+                str(cluster.decisions_file(agency.agency_code)),
+                "--every",
+                str(agency.every_s),
+                "--ask-info",
+                str(agency.ask_info),
+                "--reject",
+                str(agency.reject),
+                "--seed",
+                str(options.seed + 100 + index),
+                log_dir=base,
+                AGENCY_TOKEN=str(token["token"]),
+            )
+        )
+    console.print(
+        f"{len(AGENCIES)} agencies deciding at the hub, each with a token bound to it: "
+        + ", ".join(agency.agency_code for agency in AGENCIES)
     )
 
 
@@ -208,16 +240,16 @@ def _working_day(cluster: Cluster, options: DemoOptions, console: Console) -> No
 
 
 def _drain(cluster: Cluster, options: DemoOptions, console: Console) -> None:
-    """Heal every link, stop the agency, and wait until every center has delivered
-    everything and received every decision."""
+    """Heal every link, stop the agencies, and wait until every center has delivered
+    everything and holds every decision, each transaction as the hub sees it."""
     for center in cluster.centers:
         center.proxy.set_profile(GOOD)
         center.link_label = "healed"
     for process in cluster.processes:
-        if process.name == "agency":
+        if process.name.startswith("agency-"):
             process.stop()
     console.print("links healed; waiting for the centers to drain...")
-    decisions = read_decisions(cluster.decisions_file)
+    decisions = cluster.decisions()
 
     def drained() -> bool:
         checks = _checks(cluster, decisions)
@@ -238,7 +270,18 @@ def _checks(cluster: Cluster, decisions: list[dict[str, str]]) -> list[CenterChe
 
 def _report(checks: list[CenterCheck], console: Console) -> bool:
     table = Table(title="Verification: each center's records against the hub", show_edge=False)
-    columns = ("center", "recorded", "at hub", "missing", "dup.", "fees EGP", "decisions", "")
+    columns = (
+        "center",
+        "recorded",
+        "at hub",
+        "missing",
+        "dup.",
+        "fees EGP",
+        "decisions",
+        "same state",
+        "in scope",
+        "",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "center" else "right", no_wrap=True)
     for c in checks:
@@ -254,15 +297,27 @@ def _report(checks: list[CenterCheck], console: Console) -> bool:
             str(c.duplicated),
             fees,
             f"{arrived}/{c.decisions}",
+            f"{c.recorded - len(c.states_differ)}/{c.recorded}",
+            "yes" if not c.out_of_scope else f"{len(c.out_of_scope)} not",
             "[green]PASS[/green]" if c.passed else "[red]FAIL[/red]",
         )
-    table.caption = "fees: at the center (≠ at the hub if they differ); decisions: arrived/made"
+    table.caption = (
+        "fees: at the center (≠ at the hub if they differ); decisions: arrived/made by the "
+        "agencies; same state: transactions whose status and every agency's decision are "
+        "the same at the center and the hub; in scope: each decision by an agency the "
+        "service needs, under its own token"
+    )
     console.print(table)
+    for c in checks:
+        shown = ", ".join(f"{status} {count}" for status, count in sorted(c.statuses.items()))
+        console.print(f"  {c.center_id}: {shown}")
     passed = all(c.passed for c in checks) and all(c.recorded > 0 for c in checks)
     if passed:
         console.print(
-            "[bold green]verification passed[/bold green]: every transaction "
-            "recorded is at the hub exactly once, fees match, decisions arrived"
+            "[bold green]verification passed[/bold green]: every transaction recorded is at "
+            "the hub exactly once, fees match, every agency decision arrived, each "
+            "transaction's decisions and status are the same at its center and the hub, and "
+            "no agency decided outside its scope"
         )
     else:
         console.print("[bold red]verification FAILED[/bold red]")
@@ -292,7 +347,7 @@ def run_demo(options: DemoOptions, console: Console) -> bool:
             _start(cluster, options, stack, console)
             _working_day(cluster, options, console)
             _drain(cluster, options, console)
-            checks = _checks(cluster, read_decisions(cluster.decisions_file))
+            checks = _checks(cluster, cluster.decisions())
         finally:
             clean = _stop_all(cluster, console)
         passed = _report(checks, console)

@@ -1,5 +1,6 @@
-"""A center's front desk: staff record citizen transactions at a varied pace, through the
-node's real write path, whether or not the hub is reachable."""
+"""A center's front desk: staff record citizen transactions at a varied pace, answer the
+agencies' information requests and hand over what is ready, through the node's real write
+path, whether or not the hub is reachable."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import uuid
 from pathlib import Path
 
 from demo.people import CENTER_GOVERNORATES, random_citizen
-from edge_node.capture import record_status_change, record_transaction
+from demo.scenario import SERVICE_MIX
+from edge_node.capture import record_info_provided, record_status_change, record_transaction
 from edge_node.catalog import current_catalog
 from edge_node.errors import EdgeError
+from edge_node.lookup import open_information_requests
 from edge_node.node import EdgeNode
 
 __all__ = ["FrontDesk"]
@@ -23,7 +26,8 @@ log = logging.getLogger(__name__)
 
 class FrontDesk(threading.Thread):
     """Records a transaction every ``mean_gap_s`` seconds on average (exponential gaps,
-    so there are bursts and lulls), and now and then hands a decided one to its citizen."""
+    so there are bursts and lulls); now and then answers an agency's information request
+    (the citizen came back with the document) or hands a ready transaction over."""
 
     def __init__(self, center_id: str, data_dir: Path, *, mean_gap_s: float, seed: int) -> None:
         super().__init__(name=f"desk-{center_id}", daemon=True)
@@ -32,6 +36,8 @@ class FrontDesk(threading.Thread):
         self.mean_gap_s = mean_gap_s
         self.rng = random.Random(seed)  # noqa: S311 (simulation, not secrets)
         self.recorded = 0
+        self.answered = 0
+        self.delivered = 0
         self.errors = 0
         self._stop_event = threading.Event()
 
@@ -44,9 +50,9 @@ class FrontDesk(threading.Thread):
             catalog = current_catalog(node.store.connection)
             if catalog is None:
                 raise RuntimeError(f"{self.center_id} has no catalog; did enrollment sync?")
-            # Busy centers see a few services most of the time.
-            services = [s for s in catalog.services if s.active]
-            weights = [1.0 / (rank + 1) for rank in range(len(services))]
+            offered = {s.code for s in catalog.services if s.active}
+            services = [code for code, _ in SERVICE_MIX if code in offered]
+            weights = [weight for code, weight in SERVICE_MIX if code in offered]
             while not self._stop_event.wait(self.rng.expovariate(1 / self.mean_gap_s)):
                 try:
                     self._serve_one(node, services, weights)
@@ -56,8 +62,11 @@ class FrontDesk(threading.Thread):
         finally:
             node.close()
 
-    def _serve_one(self, node: EdgeNode, services: list, weights: list[float]) -> None:  # type: ignore[type-arg]
-        if self.rng.random() < 0.1 and self._deliver_one(node):
+    def _serve_one(self, node: EdgeNode, services: list[str], weights: list[float]) -> None:
+        roll = self.rng.random()
+        if roll < 0.15 and self._answer_one(node):
+            return
+        if roll < 0.35 and self._deliver_one(node):
             return
         service = self.rng.choices(services, weights)[0]
         citizen = random_citizen(
@@ -68,7 +77,7 @@ class FrontDesk(threading.Thread):
         record_transaction(
             node.store,
             node.capture_context,
-            service_code=service.code,
+            service_code=service,
             national_id=citizen.national_id,
             citizen_name=citizen.name,
             staff_id=f"{self.center_id}-clerk-{self.rng.randint(1, 4)}",
@@ -77,9 +86,11 @@ class FrontDesk(threading.Thread):
         self.recorded += 1
 
     def _deliver_one(self, node: EdgeNode) -> bool:
-        """Hand an approved document to its citizen: a status event made at the center."""
+        """Hand a ready document to its citizen: approved by every agency it needs, or a
+        counter service that needs none."""
         row = node.store.connection.execute(
-            "SELECT transaction_id FROM transactions WHERE status = 'approved' LIMIT 1"
+            "SELECT transaction_id FROM transactions WHERE status IN ('approved', 'created') "
+            "ORDER BY recorded_at_ms LIMIT 1"
         ).fetchone()
         if row is None:
             return False
@@ -91,4 +102,23 @@ class FrontDesk(threading.Thread):
             staff_id=f"{self.center_id}-clerk-1",
             now_ms=node.now_ms(),
         )
+        self.delivered += 1
+        return True
+
+    def _answer_one(self, node: EdgeNode) -> bool:
+        """The citizen came back with what an agency asked for: answer its request."""
+        requests = open_information_requests(node.store, None, limit=1)
+        if not requests:
+            return False
+        request = requests[0]
+        record_info_provided(
+            node.store,
+            node.capture_context,
+            transaction_id=uuid.UUID(request["transaction_id"]),
+            agency_code=request["agency_code"],
+            note="أحضر المواطن المستند المطلوب",
+            staff_id=f"{self.center_id}-clerk-2",
+            now_ms=node.now_ms(),
+        )
+        self.answered += 1
         return True

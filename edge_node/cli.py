@@ -1,8 +1,10 @@
 """The ``edge-node`` command line, used by center staff and by the node's service.
 
-Exit codes: 0 ok, 1 error, 2 usage, 3 invalid input (rejected, nothing changed),
-4 not enrolled, 5 not everything delivered yet (hub unreachable or busy; records are safe
-locally), 6 sealing halted (fork or restore detected; central IT must act).
+Exit codes: 0 ok, 1 error, 2 usage, 3 invalid input or an event the workflow does not
+allow now (rejected, nothing changed), 4 not enrolled, 5 not everything delivered yet (hub
+unreachable or busy; records are safe locally), 6 sealing halted (fork or restore
+detected; central IT must act), 7 this node's software must be upgraded (the hub answered
+upgrade_required). The one-stop approval commands are in ``edge_node.cli_approvals``.
 """
 
 from __future__ import annotations
@@ -14,28 +16,27 @@ import json
 import logging
 import os
 import sys
-import uuid
-from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from edge_node.errors import (
-    CaptureError,
-    EdgeError,
-    NotEnrolled,
-    Retryable,
-    SyncHalted,
+from edge_node._cli_common import (
+    EXIT_INVALID_INPUT,
+    EXIT_NOT_DELIVERED,
+    AsJson,
+    DataDir,
+    StaffId,
+    egp,
+    exit_code,
+    fail,
+    open_node,
+    print_json,
 )
+from edge_node.cli_approvals import register_approval_commands
+from edge_node.errors import EdgeError
 from edge_node.sealer import DEFAULT_BATCH_RECORDS, SealerConfig
 from sync_protocol import PROTOCOL_VERSION, NationalIdError, parse_national_id
 from sync_protocol.payload import MAX_RECORDS
-
-EXIT_ERROR = 1
-EXIT_INVALID_INPUT = 3
-EXIT_NOT_ENROLLED = 4
-EXIT_NOT_DELIVERED = 5
-EXIT_HALTED = 6
 
 app = typer.Typer(
     help="Edge node of a one-stop service center: record transactions offline, sync to the hub.",
@@ -43,15 +44,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-DataDir = Annotated[
-    Path,
-    typer.Option(
-        "--data-dir",
-        envvar="EDGE_DATA_DIR",
-        help="The node's data directory (keys, edge.db). Env: EDGE_DATA_DIR.",
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 BatchRecords = Annotated[
     int,
     typer.Option(
@@ -62,55 +54,6 @@ BatchRecords = Annotated[
         help="Records per batch, at most (fewer on a link too flaky for ~300 kB requests).",
     ),
 ]
-StaffId = Annotated[
-    str,
-    typer.Option("--staff", envvar="EDGE_STAFF_ID", help="Who records this. Env: EDGE_STAFF_ID."),
-]
-
-
-def _fail(error: EdgeError | str, code: int = EXIT_ERROR) -> NoReturn:
-    message = str(error)
-    hint = error.hint if isinstance(error, EdgeError) else None
-    typer.echo(f"error: {message}", err=True)
-    if hint:
-        typer.echo(f"hint: {hint}", err=True)
-    raise typer.Exit(code)
-
-
-def _exit_code(error: EdgeError) -> int:
-    if isinstance(error, NotEnrolled):
-        return EXIT_NOT_ENROLLED
-    if isinstance(error, CaptureError):
-        return EXIT_INVALID_INPUT
-    if isinstance(error, Retryable):
-        return EXIT_NOT_DELIVERED
-    if isinstance(error, SyncHalted):
-        return EXIT_HALTED
-    return EXIT_ERROR
-
-
-def _open(data_dir: Path) -> Any:
-    from edge_node.node import EdgeNode
-
-    try:
-        return EdgeNode.open(data_dir)
-    except EdgeError as error:
-        _fail(error, _exit_code(error))
-
-
-def _transaction_id(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text.strip())
-    except ValueError:
-        _fail(f"{text!r} is not a transaction id", EXIT_INVALID_INPUT)
-
-
-def _print_json(value: object) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
-
-
-def _egp(piasters: int) -> str:
-    return f"{piasters / 100:,.2f} EGP"
 
 
 def _parse_fee(text: str | None) -> int | None:
@@ -120,10 +63,10 @@ def _parse_fee(text: str | None) -> int | None:
     try:
         amount = decimal.Decimal(text.strip())
     except decimal.InvalidOperation:
-        _fail(f"--fee {text!r} is not an amount in EGP (e.g. 25 or 25.50)", EXIT_INVALID_INPUT)
+        fail(f"--fee {text!r} is not an amount in EGP (e.g. 25 or 25.50)", EXIT_INVALID_INPUT)
     piasters = amount * 100
     if not amount.is_finite() or piasters != piasters.to_integral_value() or amount < 0:
-        _fail(f"--fee {text!r} must be >= 0 with at most 2 decimals", EXIT_INVALID_INPUT)
+        fail(f"--fee {text!r} must be >= 0 with at most 2 decimals", EXIT_INVALID_INPUT)
     return int(piasters)
 
 
@@ -155,11 +98,11 @@ def enroll(
     from edge_node.sync import sync_round
 
     if (data_dir / "node.json").exists():
-        _fail(f"{data_dir} already holds an enrolled node", EXIT_INVALID_INPUT)
+        fail(f"{data_dir} already holds an enrolled node", EXIT_INVALID_INPUT)
     try:
         answer = enroll_node(data_dir, token.strip(), hub, hub_fingerprint=hub_fingerprint)
     except EdgeError as error:
-        _fail(error, _exit_code(error))
+        fail(error, exit_code(error))
     node = EdgeNode.open(data_dir)
     transport = node.transport()
     first_sync: EdgeError | None = None
@@ -171,7 +114,7 @@ def enroll(
         transport.close()
         node.close()
     if as_json:
-        _print_json({k: answer[k] for k in ("node_id", "center_id", "center_name")})
+        print_json({k: answer[k] for k in ("node_id", "center_id", "center_name")})
     else:
         typer.echo(f"enrolled node {answer['node_id']} for {answer['center_name']}")
     if first_sync is not None:
@@ -197,7 +140,7 @@ def record(
     """Record a citizen transaction (works offline); print its transaction id."""
     from edge_node.capture import record_transaction
 
-    node = _open(data_dir)
+    node = open_node(data_dir)
     try:
         created = record_transaction(
             node.store,
@@ -210,11 +153,11 @@ def record(
             fee_piasters=_parse_fee(fee),
         )
     except EdgeError as error:
-        _fail(error, _exit_code(error))
+        fail(error, exit_code(error))
     finally:
         node.close()
     if as_json:
-        _print_json(
+        print_json(
             {
                 "transaction_id": str(created.transaction_id),
                 "event_id": str(created.event_id),
@@ -225,56 +168,8 @@ def record(
     typer.echo(str(created.transaction_id))
 
 
-@app.command("status-change")
-def status_change(
-    transaction_id: Annotated[str, typer.Argument(help="The transaction id.")],
-    state: Annotated[
-        str, typer.Argument(help="in_review, approved, rejected, cancelled or delivered.")
-    ],
-    data_dir: DataDir,
-    note: Annotated[str, typer.Option("--note", help="A short note for the record.")] = "",
-    staff: StaffId = "staff",
-) -> None:
-    """Record a status change made at the center (e.g. delivered to the citizen)."""
-    from edge_node.capture import record_status_change
-
-    txn = _transaction_id(transaction_id)
-    node = _open(data_dir)
-    try:
-        event = record_status_change(
-            node.store,
-            node.capture_context,
-            transaction_id=txn,
-            status=state,
-            staff_id=staff,
-            note=note,
-            now_ms=node.now_ms(),
-        )
-    except EdgeError as error:
-        _fail(error, _exit_code(error))
-    finally:
-        node.close()
-    typer.echo(str(event.event_id))
-
-
-@app.command()
-def show(
-    transaction_id: Annotated[str, typer.Argument(help="The transaction id.")],
-    data_dir: DataDir,
-    as_json: AsJson = False,
-) -> None:
-    """Show one transaction: service, fee, citizen and its current status."""
-    from edge_node.lookup import get_transaction
-
-    txn = _transaction_id(transaction_id)
-    node = _open(data_dir)
-    try:
-        found = get_transaction(node.store, node.pii, txn)
-    finally:
-        node.close()
-    if found is None:
-        _fail(f"no transaction {transaction_id} at this center", EXIT_INVALID_INPUT)
-    _show(found, as_json)
+# status-change, info-provided, show, info-requests: the one-stop workflow's commands.
+register_approval_commands(app)
 
 
 @app.command()
@@ -286,29 +181,21 @@ def find(
     """Find a citizen's transactions at this center by national ID."""
     from edge_node.lookup import find_by_national_id
 
-    node = _open(data_dir)
+    node = open_node(data_dir)
     try:
         found = find_by_national_id(node.store, node.pii, national_id)
     finally:
         node.close()
     if as_json:
-        _print_json(found)
+        print_json(found)
         return
     if not found:
         typer.echo("no transactions for that national ID")
     for item in found:
         typer.echo(
             f"{item['transaction_id']}  {item['service_code']:<8} {item['status']:<10} "
-            f"{_egp(item['fee_piasters'] or 0)}"
+            f"{egp(item['fee_piasters'] or 0)}"
         )
-
-
-def _show(found: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        _print_json(found)
-        return
-    for key, value in found.items():
-        typer.echo(f"{key:17} {value}")
 
 
 @app.command()
@@ -324,11 +211,12 @@ def sync(
     """Seal pending records, push them, pull changes, heartbeat: one round.
 
     Exit 0 when everything recorded is at the hub, 5 when something is still waiting
-    (hub unreachable or busy), 6 when sealing is halted."""
+    (hub unreachable or busy), 6 when sealing is halted, 7 when the hub needs a newer
+    release of this software (nothing of what it sent was applied)."""
     from edge_node.sync import sync_round
 
     del once
-    node = _open(data_dir)
+    node = open_node(data_dir)
     transport = node.transport()
     failure: EdgeError | None = None
     try:
@@ -350,15 +238,15 @@ def sync(
     ).fetchone()[0]
     node.close()
     if failure is not None:
-        _fail(failure, _exit_code(failure))
+        fail(failure, exit_code(failure))
     summary = dataclasses.asdict(report) | {"all_delivered": pending == 0}
     if as_json:
-        _print_json(summary)
+        print_json(summary)
     else:
         typer.echo(
             f"sent {len(report.acknowledged)} batch(es): {report.records_accepted} new at the "
             f"hub, {report.records_known} already there; {report.status_events_received} "
-            f"status update(s) received"
+            f"decision and status update(s) received"
         )
     if pending:
         raise typer.Exit(EXIT_NOT_DELIVERED)
@@ -382,7 +270,7 @@ def run(
     from edge_node.backoff import BackoffPolicy
     from edge_node.runner import run_forever
 
-    _open(data_dir).close()  # fail fast with a clear message if not enrolled
+    open_node(data_dir).close()  # fail fast with a clear message if not enrolled
     logging.basicConfig(
         level=os.environ.get("EDGE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -404,16 +292,19 @@ def status(
         bool, typer.Option("--offline", help="Do not probe the hub (hub_reachable: null).")
     ] = False,
 ) -> None:
-    """Show the backlog, unsynced fees, last sync and error, and whether the hub answers."""
+    """Show the backlog, unsynced fees, last sync and error, and whether the hub answers.
+
+    Also how many transactions await agencies, await this center's answer to an
+    information request, and are approved but not yet delivered."""
     from edge_node.status import node_status
 
-    node = _open(data_dir)
+    node = open_node(data_dir)
     try:
         report = node_status(node, probe_hub=not offline)
     finally:
         node.close()
     if as_json:
-        _print_json(report)
+        print_json(report)
         return
     _print_status(report)
 
@@ -431,10 +322,15 @@ def _print_status(report: dict[str, Any]) -> None:
         ("pending events", str(report["pending_events"])),
         ("unsent batches", str(report["unsent_batches"])),
         ("oldest pending", f"{report['oldest_pending_age_s']} s"),
-        ("unsynced fees", _egp(report["unsynced_fee_piasters"])),
+        ("unsynced fees", egp(report["unsynced_fee_piasters"])),
         ("last sync", "never" if age is None else f"{age} s ago"),
         ("last error", report["last_error"] or "-"),
+        ("awaiting agencies", str(report["awaiting_agencies"])),
+        ("awaiting our answer", f"{report['awaiting_center_answer']} (edge-node info-requests)"),
+        ("approved, to deliver", str(report["approved_not_delivered"])),
     ]
+    if report["last_error_code"] == "upgrade_required":
+        rows.append(("UPGRADE REQUIRED", "upgrade this node's software (edge-node)"))
     if report["sealing_halted"]:
         rows.append(("SEALING HALTED", report["sealing_halted"]))
     for key, value in rows:

@@ -1,13 +1,14 @@
-"""Applying the hub's change set: catalog versions, status events made at the hub, and the
-revocation list, all in one transaction together with the new cursor (so a crash either
-applies a page and moves the cursor, or does neither; re-applying is harmless)."""
+"""Applying the hub's change set: catalog versions, agency decisions and the previous
+release's status events made at the hub, and the revocation list, all in one transaction
+together with the new cursor (so a crash either applies a page and moves the cursor, or
+does neither; re-applying is harmless)."""
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
 
-from edge_node.catalog import current_catalog, install_catalog
+from edge_node.catalog import current_catalog, install_catalog, owner_lookup
 from edge_node.events import insert_event
 from edge_node.pii import PiiCipher
 from edge_node.projection import apply_to_projection
@@ -16,6 +17,7 @@ from sync_protocol import (
     CatalogChange,
     ChangeSet,
     ClockError,
+    DecisionChange,
     HlcStamp,
     HybridClock,
     RevocationChange,
@@ -41,21 +43,26 @@ def apply_change_set(
     now_ms: int,
     node_id: uuid.UUID | None = None,
 ) -> int:
-    """Apply ``changes`` idempotently; return how many status events were new here.
+    """Apply ``changes`` idempotently; return how many status and decision events were
+    new here.
 
-    With ``node_id``, the node's hybrid logical clock observes every new status event, so
-    a status staff record afterwards is stamped after the decision it follows. A catalog
-    older than the one held raises ``CatalogError`` and applies nothing."""
+    With ``node_id``, the node's hybrid logical clock observes every new event, so an
+    event staff record afterwards is stamped after the decision it follows (capture also
+    stamps after the transaction's latest event, for a stamp too far ahead to observe).
+    A catalog older than the one held raises ``CatalogError`` and applies nothing."""
     new_events = 0
+    owner_of = owner_lookup(store)  # read only for the previous release's transactions
     with store.write() as connection:
         for change in changes.changes:
             if isinstance(change, CatalogChange):
                 check_upgrade(current_catalog(connection), change.catalog)
                 install_catalog(connection, change.catalog)
-            elif isinstance(change, StatusChange):
+            elif isinstance(change, StatusChange | DecisionChange):
                 wire = record_to_dict(change.record)
                 if insert_event(connection, pii, change.record, wire, origin="hub"):
-                    apply_to_projection(connection, pii, change.record, wire, now_ms)
+                    apply_to_projection(
+                        connection, pii, change.record, wire, now_ms, owner_of=owner_of
+                    )
                     if node_id is not None:
                         _observe(connection, node_id, change.record.hlc, now_ms)
                     new_events += 1

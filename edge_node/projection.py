@@ -1,52 +1,202 @@
-"""The per-transaction projection staff see: the latest state of each transaction, folded
-from its events with the protocol's precedence rule (so arrival order never matters)."""
+"""The per-transaction projection staff see: each transaction's overall status, its center
+lane (``transactions``) and one row per agency lane that has an event (``approvals``),
+kept equal to the protocol's state function (``sync_protocol.state``) whatever order and
+however often the events arrive.
+
+The projection of a transaction is its :class:`~sync_protocol.state.Summary` as columns
+and rows: an event is applied by loading the summary, folding the event's wire form in
+(``fold_wire``, commutative and idempotent) and writing back what changed. The one
+exception is the capture of a new transaction, the hot path: its status follows from its
+``required_agencies`` alone, so it is a single insert with no read.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from edge_node.pii import PiiCipher
-from sync_protocol import Record, TransactionCreated, TransactionStatus
-from sync_protocol.state import STATUS_PRECEDENCE
+from sync_protocol import Record, TransactionCreated, decode_json, parse_catalog
+from sync_protocol.state import (
+    CENTER_PRECEDENCE,
+    Lane,
+    Summary,
+    event_key,
+    fold_wire,
+    overall_status,
+)
 
-__all__ = ["apply_to_projection", "status_key"]
+__all__ = [
+    "OwnerOf",
+    "apply_to_projection",
+    "decode_required",
+    "encode_required",
+    "legacy_owner",
+    "load_summary",
+    "projection_columns",
+    "write_summary",
+]
+
+# The agency that owns a service (``Catalog.owner_of``): it decides a transaction of the
+# previous release, whose record lists no approvals.
+OwnerOf = Callable[[str], str | None]
+
+_CENTER_STATUS: Final = {str(rank): status for status, rank in CENTER_PRECEDENCE.items()}
+_HLC: Final = slice(2, 63)  # the stamp in a "rank|hlc|event_id" key
 
 
-def status_key(record: Record, wire: dict[str, object]) -> str:
-    """The precedence key of ``record`` (``wire`` its ``record_to_dict``): precedence of
-    its status, then its stamp, then its event id; the higher key's status wins."""
-    status = record.status if isinstance(record, TransactionStatus) else "created"
-    return f"{STATUS_PRECEDENCE[status]}|{wire['hlc']}|{wire['event_id']}"
+def encode_required(required: tuple[str, ...] | None) -> str | None:
+    """``required_agencies`` as stored: NULL for the previous release's form (or while the
+    opening event is not here), '' for none, else the sorted codes joined by commas
+    (agency codes are slugs: no commas)."""
+    return None if required is None else ",".join(required)
 
 
-# One statement per event: at capture this runs inside every staff write, and each
-# statement costs more than the work it does. The status moves only to a higher
-# precedence key, so the order events arrive in never matters.
-_UPSERT_STATUS = """
-    INSERT INTO transactions (transaction_id, status, status_key, updated_at_ms)
-    VALUES (:txn, :status, :key, :now)
-    ON CONFLICT(transaction_id) DO UPDATE SET
-        status = CASE WHEN excluded.status_key > status_key
-                      THEN excluded.status ELSE status END,
-        updated_at_ms = CASE WHEN excluded.status_key > status_key
-                             THEN excluded.updated_at_ms ELSE updated_at_ms END,
-        status_key = max(status_key, excluded.status_key)
+def decode_required(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(text.split(",")) if text else ()
+
+
+def _implied_latest(center_key: str, lanes: Mapping[str, Lane]) -> str:
+    """The latest stamp among the keys held: what ``latest_hlc`` is when it is NULL."""
+    stamps = [lane.hlc for lane in lanes.values()]
+    if center_key:
+        stamps.append(center_key[_HLC])
+    return max(stamps, default="")
+
+
+def projection_columns(
+    summary: Summary, owner_of: OwnerOf | None
+) -> tuple[str, str, str | None, str | None]:
+    """``(status, status_key, required_agencies, latest_hlc)`` of ``summary`` as stored.
+
+    ``latest_hlc`` is NULL when no event is later than the stamps in the keys held (a new
+    transaction's row carries none: the capture row stays as short as it was)."""
+    status = overall_status(summary, legacy_owner(summary, owner_of))
+    implied = _implied_latest(summary.center_key, summary.lanes)
+    latest = summary.latest_hlc if summary.latest_hlc > implied else None
+    return status, summary.center_key, encode_required(summary.required), latest
+
+
+def legacy_owner(summary: Summary, owner_of: OwnerOf | None) -> str | None:
+    """The agency deciding a previous-release transaction (None for any other: not read)."""
+    if summary.required is not None or summary.service_code is None or owner_of is None:
+        return None
+    return owner_of(summary.service_code)
+
+
+_LOAD = """
+    SELECT t.service_code, t.recorded_at_ms, t.required_agencies, t.status_key, t.latest_hlc,
+           a.agency_code, a.lane_key, a.outcome, a.at_ms
+    FROM transactions t LEFT JOIN approvals a USING (transaction_id)
+    WHERE t.transaction_id = ?
 """
 
-_UPSERT_CREATED = """
-    INSERT INTO transactions (transaction_id, status, status_key, updated_at_ms,
-        service_code, fee_piasters, national_id_index, recorded_at_ms)
-    VALUES (:txn, :status, :key, :now, :service, :fee, :nid_index, :recorded)
+
+def load_summary(connection: sqlite3.Connection, transaction_id: str) -> Summary | None:
+    """The summary the projection holds for ``transaction_id``; None if it has no row.
+    (``center_at_ms`` is not kept: nothing the state depends on.)"""
+    rows = connection.execute(_LOAD, (transaction_id,)).fetchall()
+    if not rows:
+        return None
+    service, recorded, required, center_key, latest = rows[0][:5]
+    lanes = {
+        agency: Lane(key, outcome, at_ms)
+        for *_, agency, key, outcome, at_ms in rows
+        if agency is not None
+    }
+    implied = _implied_latest(center_key, lanes)
+    return Summary(
+        service_code=service,
+        recorded_at_ms=recorded,
+        required=decode_required(required),
+        center_key=center_key,
+        center_status=_CENTER_STATUS.get(center_key[:1], ""),
+        lanes=lanes,
+        latest_hlc=max(latest or "", implied),
+    )
+
+
+_UPSERT_TRANSACTION = """
+    INSERT INTO transactions (transaction_id, service_code, fee_piasters, national_id_index,
+        status, status_key, recorded_at_ms, updated_at_ms, required_agencies, latest_hlc)
+    VALUES (:txn, :service, :fee, :nid_index, :status, :key, :recorded, :now, :required,
+        :latest)
     ON CONFLICT(transaction_id) DO UPDATE SET
         service_code = excluded.service_code,
-        fee_piasters = excluded.fee_piasters,
-        national_id_index = excluded.national_id_index,
+        fee_piasters = coalesce(excluded.fee_piasters, fee_piasters),
+        national_id_index = coalesce(excluded.national_id_index, national_id_index),
+        status = excluded.status,
+        status_key = excluded.status_key,
         recorded_at_ms = excluded.recorded_at_ms,
-        status = CASE WHEN excluded.status_key > status_key
-                      THEN excluded.status ELSE status END,
-        updated_at_ms = CASE WHEN excluded.status_key > status_key
-                             THEN excluded.updated_at_ms ELSE updated_at_ms END,
-        status_key = max(status_key, excluded.status_key)
+        updated_at_ms = CASE WHEN :changed THEN excluded.updated_at_ms ELSE updated_at_ms END,
+        required_agencies = excluded.required_agencies,
+        latest_hlc = excluded.latest_hlc
+"""
+
+_UPSERT_LANE = """
+    INSERT INTO approvals (transaction_id, agency_code, lane_key, outcome, at_ms)
+    VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT(transaction_id, agency_code) DO UPDATE SET
+        lane_key = excluded.lane_key, outcome = excluded.outcome, at_ms = excluded.at_ms
+"""
+
+
+def write_summary(
+    connection: sqlite3.Connection,
+    transaction_id: str,
+    before: Summary,
+    after: Summary,
+    *,
+    owner_of: OwnerOf | None,
+    now_ms: int,
+    opening: Mapping[str, Any] | None = None,
+) -> None:
+    """Store ``after`` over ``before`` (what the projection held): the row, and the lanes
+    that changed. ``opening``: the fee and blind index of a ``transaction.created``."""
+    status, key, required, latest = projection_columns(after, owner_of)
+    changed = (after.center_key, after.lanes, after.required, after.recorded_at_ms) != (
+        before.center_key,
+        before.lanes,
+        before.required,
+        before.recorded_at_ms,
+    )
+    connection.execute(
+        _UPSERT_TRANSACTION,
+        {
+            "txn": transaction_id,
+            "service": after.service_code,
+            "fee": None if opening is None else opening["fee"],
+            "nid_index": None if opening is None else opening["nid_index"],
+            "status": status,
+            "key": key,
+            "recorded": after.recorded_at_ms,
+            "now": now_ms,
+            "required": required,
+            "latest": latest,
+            "changed": changed,
+        },
+    )
+    lanes = [
+        (transaction_id, agency, lane.key, lane.outcome, lane.at_ms)
+        for agency, lane in after.lanes.items()
+        if before.lanes.get(agency) != lane
+    ]
+    if lanes:
+        connection.executemany(_UPSERT_LANE, lanes)
+
+
+# A new transaction, captured: one statement. Its status needs no read (no approval
+# needed: created; else every lane is pending: in_review) and its latest stamp is its
+# key's (latest_hlc NULL). DO NOTHING: if later events of it arrived first (possible only
+# for a transaction that did not open here), the fold below takes over.
+_INSERT_CREATED = """
+    INSERT INTO transactions (transaction_id, status, status_key, updated_at_ms,
+        service_code, fee_piasters, national_id_index, recorded_at_ms, required_agencies)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(transaction_id) DO NOTHING
 """
 
 
@@ -54,25 +204,64 @@ def apply_to_projection(
     connection: sqlite3.Connection,
     pii: PiiCipher,
     record: Record,
-    wire: dict[str, object],
+    wire: dict[str, Any],
     now_ms: int,
+    *,
+    summary: Summary | None = None,
+    owner_of: OwnerOf | None = None,
 ) -> None:
-    """Fold ``record`` (``wire`` its ``record_to_dict``) into ``transactions`` inside the
-    caller's transaction."""
-    txn = str(wire["transaction_id"])
-    key = status_key(record, wire)
-    if not isinstance(record, TransactionCreated):
-        params = {"txn": txn, "status": record.status, "key": key, "now": now_ms}
-        connection.execute(_UPSERT_STATUS, params)
+    """Fold ``record`` (``wire`` its ``record_to_dict``) into the projection inside the
+    caller's transaction. ``summary``: what the projection holds for its transaction, if
+    the caller loaded it already. ``owner_of``: the catalog's service owners (default: the
+    newest catalog in the file, parsed here; read only for a previous-release
+    transaction)."""
+    txn: str = wire["transaction_id"]
+    opening = None
+    if isinstance(record, TransactionCreated):
+        opening = {"fee": record.fee_piasters, "nid_index": pii.blind_index(record.national_id)}
+        if summary is None:
+            required = record.required_agencies
+            inserted = connection.execute(
+                _INSERT_CREATED,
+                (
+                    txn,
+                    "created" if required == () else "in_review",
+                    event_key(CENTER_PRECEDENCE["created"], wire["hlc"], wire["event_id"]),
+                    now_ms,
+                    record.service_code,
+                    record.fee_piasters,
+                    opening["nid_index"],
+                    record.recorded_at_ms,
+                    encode_required(required),
+                ),
+            )
+            if inserted.rowcount == 1:
+                return
+    before = summary if summary is not None else load_summary(connection, txn) or Summary()
+    after = fold_wire(before, wire)
+    if after == before:
         return
-    params = {
-        "txn": txn,
-        "status": "created",
-        "key": key,
-        "now": now_ms,
-        "service": record.service_code,
-        "fee": record.fee_piasters,
-        "nid_index": pii.blind_index(record.national_id),
-        "recorded": record.recorded_at_ms,
-    }
-    connection.execute(_UPSERT_CREATED, params)
+    write_summary(
+        connection,
+        txn,
+        before,
+        after,
+        owner_of=owner_of or _owner_from_file(connection),
+        now_ms=now_ms,
+        opening=opening,
+    )
+
+
+def _owner_from_file(connection: sqlite3.Connection) -> OwnerOf:
+    """``owner_of`` of the newest catalog in the file, parsed on first use only."""
+    parsed: list[Any] = []
+
+    def owner_of(service_code: str) -> str | None:
+        if not parsed:
+            row = connection.execute(
+                "SELECT body FROM catalog ORDER BY version DESC LIMIT 1"
+            ).fetchone()
+            parsed.append(None if row is None else parse_catalog(decode_json(row[0].encode())))
+        return None if parsed[0] is None else parsed[0].owner_of(service_code)
+
+    return owner_of

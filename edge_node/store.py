@@ -8,19 +8,24 @@ processes without lost updates.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from sqlite_utils import Database, Migrations
 
-from sync_protocol import Catalog, HlcStamp
+from edge_node.projection import OwnerOf, projection_columns
+from sync_protocol import Catalog, HlcStamp, SyncError, decode_json, parse_catalog
+from sync_protocol.state import Summary, fold_wire
 
 __all__ = ["LAST_STAMP_SQL", "PRAGMAS", "Store", "migrations"]
 
 migrations = Migrations("edge_node")
+log = logging.getLogger(__name__)
 
 
 @migrations()
@@ -153,6 +158,109 @@ def m003_citizen_pii_held_once(db: Database) -> None:
     table for each dropped column, inside the migration's transaction.)"""
     db.execute("ALTER TABLE transactions DROP COLUMN national_id_ct")
     db.execute("ALTER TABLE transactions DROP COLUMN citizen_name_ct")
+
+
+@migrations()
+def m004_one_stop_approvals(db: Database) -> None:
+    """One-stop approvals (issue 15): a transaction's state is now its center lane
+    (``status_key``: created, cancelled or delivered) and one lane per agency whose
+    approval it needs (``approvals``: a row per lane that has an event; a required agency
+    without a row is pending). ``required_agencies``: NULL for the previous release's
+    transactions, '' for none, else sorted codes joined by commas. ``latest_hlc``: the
+    latest stamp of any event, when later than every key's (events on the transaction
+    are stamped after it).
+
+    The previous release's rows are recomputed from the events' clear columns (no key is
+    needed: bodies stay sealed): its agency statuses (in_review, approved, rejected) go
+    to the legacy lane, which the service's owning agency in the newest installed catalog
+    decides (``sync_protocol.state``). One statement at a time, inside the migration's
+    transaction (see m002)."""
+    for statement in (
+        "ALTER TABLE transactions ADD COLUMN required_agencies TEXT",
+        "ALTER TABLE transactions ADD COLUMN latest_hlc TEXT",
+        """CREATE TABLE approvals (
+            transaction_id  TEXT,
+            agency_code     TEXT,
+            lane_key        TEXT NOT NULL,
+            outcome         TEXT NOT NULL,
+            at_ms           INTEGER NOT NULL,
+            PRIMARY KEY (transaction_id, agency_code)
+        ) WITHOUT ROWID""",
+        # What `edge-node info-requests` reads: few rows, oldest first, the key included.
+        "CREATE INDEX approvals_open_requests ON approvals(at_ms) WHERE outcome = 'info_requested'",
+    ):
+        db.execute(statement)
+    _recompute_projection(db.conn)
+
+
+_CHUNK: Final = 5_000  # transactions written per executemany while migrating
+
+
+def _recompute_projection(connection: sqlite3.Connection) -> None:
+    """Refold every transaction from its events' clear columns (m004), a page of
+    transactions at a time: each page is read in full before it is written, so no read
+    runs over rows being changed, and memory stays bounded however large the file."""
+    owner_of = _newest_owner_of(connection)
+    after = ""
+    while True:
+        page = connection.execute(
+            "SELECT transaction_id FROM transactions WHERE transaction_id > ? "
+            "ORDER BY transaction_id LIMIT ?",
+            (after, _CHUNK),
+        ).fetchall()
+        if not page:
+            return
+        rows = connection.execute(
+            "SELECT e.transaction_id, e.type, e.status, e.hlc, e.event_id, e.recorded_at_ms, "
+            "t.service_code FROM events e JOIN transactions t USING (transaction_id) "
+            "WHERE e.transaction_id BETWEEN ? AND ? ORDER BY e.transaction_id",
+            (page[0][0], page[-1][0]),
+        ).fetchall()
+        updates: list[tuple[Any, ...]] = []
+        lanes: list[tuple[Any, ...]] = []
+        for transaction_id, events in itertools.groupby(rows, key=lambda row: row[0]):
+            summary = Summary()
+            for _, kind, status, hlc, event_id, recorded_at_ms, service_code in events:
+                wire: dict[str, Any] = {
+                    "type": kind,
+                    "hlc": hlc,
+                    "event_id": event_id,
+                    "recorded_at_ms": recorded_at_ms,
+                }
+                if kind == "transaction.created":
+                    wire["service_code"] = service_code  # as the old projection copied it
+                elif kind == "transaction.status":
+                    wire["status"] = status
+                else:  # the previous release made no other kind
+                    continue
+                summary = fold_wire(summary, wire)
+            overall, key, required, latest = projection_columns(summary, owner_of)
+            updates.append((overall, key, required, latest, transaction_id))
+            lanes.extend(
+                (transaction_id, agency, lane.key, lane.outcome, lane.at_ms)
+                for agency, lane in summary.lanes.items()
+            )
+        connection.executemany(
+            "UPDATE transactions SET status = ?, status_key = ?, required_agencies = ?, "
+            "latest_hlc = ? WHERE transaction_id = ?",
+            updates,
+        )
+        connection.executemany("INSERT INTO approvals VALUES (?, ?, ?, ?, ?)", lanes)
+        after = page[-1][0]
+
+
+def _newest_owner_of(connection: sqlite3.Connection) -> OwnerOf | None:
+    """``owner_of`` of the newest installed catalog, or None (none held, or unreadable:
+    the legacy lane then decides alone, as ``sync_protocol.state`` does without one)."""
+    row = connection.execute("SELECT body FROM catalog ORDER BY version DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    try:
+        catalog = parse_catalog(decode_json(row[0].encode("utf-8")))
+    except SyncError:
+        log.warning("the installed catalog does not parse; legacy transactions keep no owner")
+        return None
+    return catalog.owner_of
 
 
 # The node's last stamp as one SQL expression (see ``Store.last_stamp``), so that capture

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
-from edge_node.errors import EdgeError, HubRejected, SyncHalted
+from edge_node.errors import EdgeError, Final, HubRejected, SoftwareOutdated, SyncHalted
 from edge_node.faults import crash_point
 from edge_node.identity import NodeIdentity
 from edge_node.inbox import apply_change_set, current_cursor
@@ -23,7 +23,7 @@ from edge_node.pii import PiiCipher
 from edge_node.sealer import HALT_KEY, SealerConfig, seal_pending
 from edge_node.store import Store
 from edge_node.transport import Transport, wall_clock_ms
-from sync_protocol import PIPELINE_DEPTH, open_changes, parse_envelope
+from sync_protocol import PIPELINE_DEPTH, UpgradeRequired, open_changes, parse_envelope
 from sync_protocol.receipt import verify_receipt
 
 __all__ = ["SyncReport", "check_chain", "sync_round"]
@@ -39,7 +39,7 @@ class SyncReport:
     records_accepted: int = 0
     records_known: int = 0
     changes_applied: int = 0
-    status_events_received: int = 0
+    status_events_received: int = 0  # agency decisions and status events new here
     cursor: int = 0
 
 
@@ -182,13 +182,18 @@ def _pull(
 ) -> None:
     after = current_cursor(store)
     for _ in range(MAX_CHANGE_PAGES):
-        change_set = open_changes(
-            parse_envelope(transport.changes(after)),
-            after=after,
-            node_id=identity.node_id,
-            hub_key=identity.hub_verify_key,
-            node_key=identity.keys.opening_key,
-        )
+        try:
+            change_set = open_changes(
+                parse_envelope(transport.changes(after)),
+                after=after,
+                node_id=identity.node_id,
+                hub_key=identity.hub_verify_key,
+                node_key=identity.keys.opening_key,
+            )
+        except UpgradeRequired as error:
+            # A change or record of a newer release: the page is refused whole (nothing
+            # of it applied, the cursor stays) until this node is upgraded.
+            raise SoftwareOutdated(f"change set after cursor {after}: {error}") from None
         report.status_events_received += apply_change_set(
             store, pii, change_set, now_ms=transport_now(transport), node_id=identity.node_id
         )
@@ -287,20 +292,32 @@ def sync_round(
     with store.write() as connection:
         Store.set_state(connection, "last_sync_ok_ms", str(transport_now(transport)))
         Store.clear_state(connection, "last_error")
+        Store.clear_state(connection, "last_error_code")
     return report
 
 
 def describe_error(error: BaseException) -> str:
-    """What an operator sees of a failed round (our errors say what happened; anything
-    else only its type, so no unexpected text reaches the state table or logs)."""
-    return str(error) if isinstance(error, EdgeError) else type(error).__name__
+    """What an operator sees of a failed round (our errors say what happened, and a final
+    one what to do about it; anything else only its type, so no unexpected text reaches
+    the state table or logs)."""
+    if not isinstance(error, EdgeError):
+        return type(error).__name__
+    if isinstance(error, Final) and error.hint:
+        return f"{error} (hint: {error.hint})"
+    return str(error)
 
 
 def _remember_error(store: Store, error: BaseException) -> None:
-    """Keep the round's error for ``edge-node status`` and the next heartbeat reader."""
+    """Keep the round's error, and its code if it has one (e.g. ``upgrade_required``),
+    for ``edge-node status`` and the next heartbeat reader."""
+    code = getattr(error, "code", None) if isinstance(error, EdgeError) else None
     try:
         with store.write() as connection:
             Store.set_state(connection, "last_error", describe_error(error)[:500])
+            if isinstance(code, str):
+                Store.set_state(connection, "last_error_code", code)
+            else:
+                Store.clear_state(connection, "last_error_code")
     except Exception:
         log.exception("could not record the last error")
 

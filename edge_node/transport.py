@@ -1,6 +1,9 @@
 """How the node reaches the hub. ``Transport`` is the seam (HTTP today; a USB file
 transport can implement the same calls); ``HttpTransport`` speaks the hub's API with
-signed requests and keeps the node's clock offset from the hub's ``X-EGSync-Time``."""
+signed requests and keeps the node's clock offset from the hub's ``X-EGSync-Time``.
+
+A hub that answers ``upgrade_required`` (426: it holds something this release cannot
+read, e.g. a change kind of a newer feed format) raises :class:`SoftwareOutdated`."""
 
 from __future__ import annotations
 
@@ -15,8 +18,8 @@ from typing import Any, Protocol
 import httpx
 
 from edge_node.backoff import parse_retry_after
-from edge_node.errors import HubBusy, HubRejected, HubUnreachable
-from sync_protocol import PROTOCOL_VERSION, SigningKey
+from edge_node.errors import HubBusy, HubRejected, HubUnreachable, SoftwareOutdated
+from sync_protocol import FEED_VERSION, PROTOCOL_VERSION, SigningKey
 from sync_protocol.request_auth import sign_request
 
 __all__ = ["HttpTransport", "Transport", "wall_clock_ms"]
@@ -49,8 +52,12 @@ class HttpTransport:
         timeout_seconds: float = 30.0,
         local_clock_ms: Callable[[], int] = wall_clock_ms,
         client: httpx.Client | None = None,
+        feed_version: int | None = FEED_VERSION,
     ) -> None:
         self._node_id = node_id
+        # The change feed format this node reads, sent as ``feed=``; None sends none, as
+        # the previous release did (tests play that release with it).
+        self.feed_version = feed_version
         self._signing_key = signing_key
         self._local_clock_ms = local_clock_ms
         self.clock_offset_ms = clock_offset_ms
@@ -83,7 +90,10 @@ class HttpTransport:
         return result
 
     def changes(self, after: int) -> bytes:
-        return self._signed("GET", f"/v1/changes?after={after}&envelope={PROTOCOL_VERSION}").content
+        target = f"/v1/changes?after={after}&envelope={PROTOCOL_VERSION}"
+        if self.feed_version is not None:
+            target += f"&feed={self.feed_version}"
+        return self._signed("GET", target).content
 
     def heartbeat(self, report: dict[str, Any]) -> None:
         self._signed("POST", "/v1/heartbeat", body=json.dumps(report).encode("utf-8"))
@@ -147,7 +157,7 @@ class HttpTransport:
             self.clock_offset_ms = int(hub_time) - midpoint
 
 
-def _rejection(response: httpx.Response) -> HubRejected:
+def _rejection(response: httpx.Response) -> HubRejected | SoftwareOutdated:
     try:
         problem = response.json()
     except ValueError:
@@ -155,9 +165,8 @@ def _rejection(response: httpx.Response) -> HubRejected:
     if not isinstance(problem, dict):
         problem = {}
     extra = {k: v for k, v in problem.items() if k not in ("code", "detail", "status")}
-    return HubRejected(
-        response.status_code,
-        str(problem.get("code", "http_error")),
-        str(problem.get("detail", response.reason_phrase))[:500],
-        **extra,
-    )
+    code = str(problem.get("code", "http_error"))
+    detail = str(problem.get("detail", response.reason_phrase))[:500]
+    if code == "upgrade_required" or response.status_code == 426:
+        return SoftwareOutdated(detail)
+    return HubRejected(response.status_code, code, detail, **extra)

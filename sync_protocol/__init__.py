@@ -1,11 +1,13 @@
-"""Protocol v1 shared by edge nodes and the central hub: records, clocks, keys, envelopes
-and chain rules. Pure: standard library and ``cryptography`` only, no I/O."""
+"""Protocol v1 shared by edge nodes and the central hub: records, clocks, keys, envelopes,
+chain rules, the state function and the workflow rules. Pure: standard library,
+``cryptography`` and ``orjson`` only, no I/O."""
 
 from __future__ import annotations
 
 from sync_protocol.batch import open_batch, open_batch_wire, seal_batch
 from sync_protocol.catalog import (
     CATEGORIES,
+    Agency,
     Catalog,
     RequiredDocument,
     Service,
@@ -22,9 +24,12 @@ from sync_protocol.chain import (
     classify_batch,
 )
 from sync_protocol.changes import (
+    FEED_VERSION,
+    FEED_VERSIONS,
     CatalogChange,
     Change,
     ChangeSet,
+    DecisionChange,
     RevocationChange,
     StatusChange,
     open_changes,
@@ -56,7 +61,9 @@ from sync_protocol.errors import (
     TextError,
     TruncatedEnvelope,
     UnsupportedVersion,
+    UpgradeRequired,
     ValidationError,
+    WorkflowError,
 )
 from sync_protocol.hlc import HlcStamp, HybridClock, tick_after
 from sync_protocol.ids import new_uuid7, parse_uuid
@@ -73,15 +80,18 @@ from sync_protocol.payload import (
 )
 from sync_protocol.receipt import Receipt, sign_receipt, verify_receipt
 from sync_protocol.records import (
+    CENTER_STATUSES,
+    DECISIONS,
+    INFORMATION_REASONS,
+    REJECTION_REASONS,
     STATUSES,
     Record,
     TransactionCreated,
+    TransactionDecision,
     TransactionStatus,
     new_transaction_created,
+    new_transaction_decision,
     new_transaction_status,
-    record_from_dict,
-    record_to_dict,
-    wire_record_ok,
 )
 from sync_protocol.request_auth import (
     RequestAuth,
@@ -90,20 +100,39 @@ from sync_protocol.request_auth import (
     sign_request,
     verify_request_auth,
 )
-from sync_protocol.state import TransactionState, derive_state, merge_events
+from sync_protocol.state import (
+    AgencyDecision,
+    Summary,
+    TransactionState,
+    derive_state,
+    fold_wire,
+    merge_events,
+    overall_status,
+    summarize,
+)
 from sync_protocol.text import clean_text
+from sync_protocol.wire import record_from_dict, record_to_dict, wire_record_ok
+from sync_protocol.workflow import check_agency_decision, check_center_event
 
 PROTOCOL_VERSION = VERSION  # the envelope version this implementation seals
 PROTOCOL_VERSIONS = VERSIONS  # the envelope versions it opens
 
 __all__ = [
     "CATEGORIES",
+    "CENTER_STATUSES",
+    "DECISIONS",
+    "FEED_VERSION",
+    "FEED_VERSIONS",
     "GENESIS_HASH",
     "GOVERNORATES",
+    "INFORMATION_REASONS",
     "PIPELINE_DEPTH",
     "PROTOCOL_VERSION",
     "PROTOCOL_VERSIONS",
+    "REJECTION_REASONS",
     "STATUSES",
+    "Agency",
+    "AgencyDecision",
     "Catalog",
     "CatalogChange",
     "CatalogError",
@@ -113,6 +142,7 @@ __all__ = [
     "ChangeSet",
     "Classification",
     "ClockError",
+    "DecisionChange",
     "EnvelopeError",
     "EnvelopeHeader",
     "EnvelopeKind",
@@ -136,16 +166,22 @@ __all__ = [
     "Service",
     "SigningKey",
     "StatusChange",
+    "Summary",
     "SyncError",
     "TextError",
     "TransactionCreated",
+    "TransactionDecision",
     "TransactionState",
     "TransactionStatus",
     "TruncatedEnvelope",
     "UnsupportedVersion",
+    "UpgradeRequired",
     "ValidationError",
     "VerifyKey",
+    "WorkflowError",
     "catalog_to_dict",
+    "check_agency_decision",
+    "check_center_event",
     "check_upgrade",
     "classify_batch",
     "clean_text",
@@ -159,14 +195,17 @@ __all__ = [
     "encode_record_json",
     "encode_records",
     "enrollment_message",
+    "fold_wire",
     "merge_events",
     "new_transaction_created",
+    "new_transaction_decision",
     "new_transaction_status",
     "new_uuid7",
     "open_batch",
     "open_batch_wire",
     "open_changes",
     "open_envelope",
+    "overall_status",
     "parse_catalog",
     "parse_envelope",
     "parse_national_id",
@@ -179,6 +218,7 @@ __all__ = [
     "seal_envelope",
     "sign_receipt",
     "sign_request",
+    "summarize",
     "tick_after",
     "verify_envelope",
     "verify_receipt",

@@ -1,12 +1,18 @@
-"""The change feed (hub -> node): catalog versions, status events made at the hub, and the
-revocation list, sealed in a CHANGES envelope to one node.
+"""The change feed (hub -> node): catalog versions, agency decisions made at the hub, the
+previous release's hub status events, and the revocation list, sealed in a CHANGES
+envelope to one node.
 
 Payload (canonical JSON)::
 
     {"cursor": N, "has_more": bool, "changes": [
         {"cursor": n, "kind": "catalog", "catalog": {...}},
+        {"cursor": n, "kind": "decision", "record": {...transaction.decision...}},
         {"cursor": n, "kind": "status", "record": {...transaction.status...}},
         {"cursor": n, "kind": "revocations", "revoked_node_ids": ["<uuid>", ...]}]}
+
+Feed format 2 adds ``decision`` changes and format 2 catalogs; a node says it reads them
+by asking with ``feed=2`` (:data:`FEED_VERSION`). A change of a kind this release does not
+know is :class:`UpgradeRequired`, never skipped.
 
 The envelope's ``seq`` is the request's ``after`` cursor plus one, so a node can tell a
 response to its own request from a replayed older one; ``prev_hash`` is all zeros.
@@ -30,16 +36,21 @@ from sync_protocol.envelope import (
     open_envelope,
     seal_envelope,
 )
-from sync_protocol.errors import EnvelopeError, InvalidSeal, RecordError
+from sync_protocol.errors import EnvelopeError, InvalidSeal, RecordError, UpgradeRequired
 from sync_protocol.ids import parse_uuid
 from sync_protocol.keys import OpeningKey, SealingKey, SigningKey, VerifyKey
 from sync_protocol.payload import decode_json, encode_json
-from sync_protocol.records import TransactionStatus, record_from_dict, record_to_dict
+from sync_protocol.records import TransactionDecision, TransactionStatus
+from sync_protocol.text import _is_slug
+from sync_protocol.wire import record_from_dict, record_to_dict
 
 __all__ = [
+    "FEED_VERSION",
+    "FEED_VERSIONS",
     "CatalogChange",
     "Change",
     "ChangeSet",
+    "DecisionChange",
     "RevocationChange",
     "StatusChange",
     "change_to_dict",
@@ -48,6 +59,8 @@ __all__ = [
 ]
 
 MAX_REVOKED: Final = 100_000
+FEED_VERSION: Final = 2  # the feed format this release reads (decisions, catalogs format 2)
+FEED_VERSIONS: Final = (1, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +76,18 @@ class StatusChange:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionChange:
+    cursor: int
+    record: TransactionDecision
+
+
+@dataclass(frozen=True, slots=True)
 class RevocationChange:
     cursor: int
     revoked_node_ids: tuple[uuid.UUID, ...]
 
 
-Change: TypeAlias = CatalogChange | StatusChange | RevocationChange
+Change: TypeAlias = CatalogChange | DecisionChange | StatusChange | RevocationChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +103,12 @@ def change_to_dict(change: Change) -> dict[str, object]:
             "cursor": change.cursor,
             "kind": "catalog",
             "catalog": catalog_to_dict(change.catalog),
+        }
+    if isinstance(change, DecisionChange):
+        return {
+            "cursor": change.cursor,
+            "kind": "decision",
+            "record": record_to_dict(change.record),
         }
     if isinstance(change, StatusChange):
         return {"cursor": change.cursor, "kind": "status", "record": record_to_dict(change.record)}
@@ -106,6 +131,11 @@ def _change_from_dict(data: object) -> Change:
     kind = data.get("kind")
     if kind == "catalog" and set(data) == {"cursor", "kind", "catalog"}:
         return CatalogChange(_cursor(data["cursor"]), parse_catalog(data["catalog"]))
+    if kind == "decision" and set(data) == {"cursor", "kind", "record"}:
+        record = record_from_dict(data["record"])
+        if not isinstance(record, TransactionDecision):
+            raise RecordError("a decision change must carry a transaction.decision record")
+        return DecisionChange(_cursor(data["cursor"]), record)
     if kind == "status" and set(data) == {"cursor", "kind", "record"}:
         record = record_from_dict(data["record"])
         if not isinstance(record, TransactionStatus):
@@ -119,7 +149,12 @@ def _change_from_dict(data: object) -> Change:
             _cursor(data["cursor"]),
             tuple(parse_uuid(n, field="revoked_node_ids", version=None) for n in ids),
         )
-    raise RecordError("change must be a catalog, status or revocations object")
+    if isinstance(kind, str) and kind not in _KINDS and _is_slug(kind):
+        raise UpgradeRequired(f"change kind {kind} is newer than this software: upgrade it")
+    raise RecordError("change must be a catalog, decision, status or revocations object")
+
+
+_KINDS: Final = frozenset({"catalog", "decision", "status", "revocations"})
 
 
 def seal_changes(

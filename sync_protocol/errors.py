@@ -7,7 +7,9 @@
     │   ├── TextError               text: invisible controls, bidi overrides, length
     │   ├── NationalIdError         an Egyptian national ID that cannot be real
     │   ├── CatalogError            a service catalog breaks the schema or goes backwards
-    │   └── RecordError             a record's shape: unknown type, missing field, bad id
+    │   ├── RecordError             a record's shape: unknown type, missing field, bad id
+    │   │   └── UpgradeRequired     a record type or change kind newer than this software
+    │   └── WorkflowError           an event the one-stop workflow does not allow now
     ├── EnvelopeError               bytes that are not a well-formed v1 envelope (final)
     │   ├── TruncatedEnvelope       fewer bytes than the framing announces
     │   ├── UnsupportedVersion      magic ok, protocol version unknown
@@ -24,6 +26,7 @@ retryable conditions (network, overload) belong to the edge and hub packages.
 from __future__ import annotations
 
 __all__ = [
+    "WORKFLOW_CODES",
     "CatalogError",
     "ClockError",
     "EnvelopeError",
@@ -36,7 +39,9 @@ __all__ = [
     "TextError",
     "TruncatedEnvelope",
     "UnsupportedVersion",
+    "UpgradeRequired",
     "ValidationError",
+    "WorkflowError",
 ]
 
 
@@ -72,6 +77,42 @@ class CatalogError(ValidationError):
 
 class RecordError(ValidationError):
     code = "invalid_record"
+
+
+class UpgradeRequired(RecordError):
+    """A record type or change kind this release does not know: a newer peer made it.
+    Never dropped silently: the receiver refuses the whole batch or page and says so."""
+
+    code = "upgrade_required"
+
+
+class WorkflowError(ValidationError):
+    """The event is well formed but the workflow does not allow it at this point (deliver
+    before approval, decide after cancellation, an agency deciding another's part).
+
+    ``code`` says which rule, one of :data:`WORKFLOW_CODES`; nothing was written."""
+
+    code = "workflow_violation"
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        assert code in WORKFLOW_CODES, code
+        self.code = code
+
+
+# The rules of the one-stop workflow, one stable code each (docs/protocol.md, section 9).
+WORKFLOW_CODES: frozenset[str] = frozenset(
+    {
+        "unknown_transaction",  # no such transaction here
+        "not_approved",  # delivery before every required agency approved
+        "transaction_closed",  # delivered, cancelled or rejected: nothing more to decide
+        "wrong_agency",  # the agency is not one the transaction's service needs
+        "already_decided",  # this agency approved or rejected already
+        "awaiting_information",  # this agency asked the center for information
+        "no_information_requested",  # an answer nobody asked for
+        "decision_not_allowed",  # this maker may not make this kind of event
+    }
+)
 
 
 class EnvelopeError(SyncError):

@@ -18,7 +18,8 @@ from typing import Any, Final
 import orjson
 
 from sync_protocol.errors import LimitExceeded, RecordError, ValidationError
-from sync_protocol.records import Record, record_from_dict, record_to_dict, wire_record_ok
+from sync_protocol.records import Record
+from sync_protocol.wire import record_from_dict, record_to_dict, wire_record_ok
 
 __all__ = [
     "MAX_RECORDS",

@@ -13,6 +13,7 @@ from rich.console import Console
 from bench import seal_open
 from bench.__main__ import print_summary, summary_rows
 from bench._support import machine, postgres_reachable
+from bench.approvals import measure_approvals
 from bench.capture import measure_capture
 from bench.drain import bulk_insert_limit, measure_drain, measure_slow_link, records_for
 from bench.fleet import measure_fleet
@@ -63,9 +64,14 @@ def test_every_benchmark_produces_its_figures(tmp_path: Path) -> None:
         assert fleet["stored_at_hub"] == fleet["records"] == 80
         results["fleet"] = fleet
     assert results["slow_link"]["stored_at_hub"] == 100  # type: ignore[index]
+    queue = measure_approvals("sqlite", 500, 5)
+    assert queue["decision"]["p99_ms"] > 0
+    assert any("ix_approvals_queue" in line for line in queue["plans"]["first page"])
+    results["approvals"] = {"sqlite": queue}
 
     rows = summary_rows(results)
     assert {row[0] for row in rows if row[0]} >= {"1 capture", "2 seal/open"}
     with (tmp_path / "summary.txt").open("w", encoding="utf-8") as out:
         print_summary(Console(file=out, width=150), results)
-    assert "Figures against targets" in (tmp_path / "summary.txt").read_text(encoding="utf-8")
+    summary = (tmp_path / "summary.txt").read_text(encoding="utf-8")
+    assert "Figures against targets" in summary and "agency queue" in summary

@@ -1,6 +1,7 @@
-"""The hub's HTTP API (FastAPI): enrollment, batch ingest, change feed, agency decisions,
-heartbeats and health. Every error is an RFC 9457 problem body with a stable ``code``
-(``central_hub/api/problems.py``); every request body is bounded before it is parsed.
+"""The hub's HTTP API (FastAPI): enrollment, batch ingest, change feed, the agency desk
+(queue, one transaction, decisions, approval report), heartbeats and health. Every error
+is an RFC 9457 problem body with a stable ``code`` (``central_hub/api/problems.py``);
+every request body is bounded before it is parsed.
 
 No ``from __future__ import annotations`` here: FastAPI reads route signatures at run
 time, including the ``SignedNode`` alias local to :func:`create_app`."""
@@ -20,6 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from central_hub.agency import MAX_PAGE, approval_report, decide, queue_page, transaction_for_agency
 from central_hub.api.admission import IngestGate
 from central_hub.api.problems import (
     PROBLEM,
@@ -32,20 +34,26 @@ from central_hub.auth import authenticate_node, authorize_token
 from central_hub.catalog import ensure_catalog
 from central_hub.enrollment import EnrollmentRequest, enroll_node
 from central_hub.errors import (
-    BadRequest,
-    NotFound,
+    Gone,
     PayloadTooLarge,
     Retryable,
 )
-from central_hub.feed import UNASKED_VERSION, build_changes, record_agency_decision
+from central_hub.feed import UNASKED_FEED, UNASKED_VERSION, build_changes
 from central_hub.gc_tuning import tune_for_serving
 from central_hub.ingest import Ingestor
 from central_hub.keystore import HubIdentity, load_identity
 from central_hub.settings import HubSettings
 from central_hub.storage import migrate
 from central_hub.storage.engine import create_hub_engine
-from central_hub.storage.store import NodeRow, SqlStore
-from sync_protocol import PROTOCOL_VERSIONS, STATUSES, HybridClock, Limits, ValidationError
+from central_hub.storage.store import NodeRow, SqlStore, TokenRow
+from sync_protocol import (
+    FEED_VERSIONS,
+    INFORMATION_REASONS,
+    PROTOCOL_VERSIONS,
+    REJECTION_REASONS,
+    HybridClock,
+    Limits,
+)
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -72,9 +80,21 @@ class EnrollBody(BaseModel):
 
 
 class DecisionBody(BaseModel):
-    status: str = Field(description=f"one of {', '.join(STATUSES)}")
-    actor_id: str = Field(max_length=64, description="agency or operator id (slug)")
-    note: str = Field(default="", max_length=2000)
+    decision: str = Field(
+        max_length=32, description="approved, rejected or info_requested (this agency's part)"
+    )
+    reason_code: str = Field(
+        default="",
+        max_length=32,
+        description=f"rejected: one of {', '.join(REJECTION_REASONS)}; info_requested: one of "
+        f"{', '.join(INFORMATION_REASONS)}; otherwise empty",
+    )
+    note: str = Field(
+        default="",
+        max_length=2000,
+        description="what is missing (required with info_requested); at most 500 characters "
+        "once cleaned",
+    )
 
 
 class HeartbeatBody(BaseModel):
@@ -205,10 +225,16 @@ def create_app(
 
     SignedNode = Annotated[tuple[NodeRow, bytes], Depends(signed_node)]
 
-    def agency_token(authorization: Annotated[str | None, Header()] = None) -> None:
+    def agency_token(authorization: Annotated[str | None, Header()] = None) -> TokenRow:
         # A dependency, so it runs before the path and body are validated: a caller
         # without a token learns nothing about what the route would accept.
-        authorize_token(store, authorization, "agency")
+        return authorize_token(store, authorization, "agency")
+
+    def reader_token(authorization: Annotated[str | None, Header()] = None) -> TokenRow:
+        return authorize_token(store, authorization, "agency", "operator")
+
+    Agency = Annotated[TokenRow, Depends(agency_token)]
+    Reader = Annotated[TokenRow, Depends(reader_token)]
 
     @app.get("/livez", tags=["health"])
     @app.get("/healthz", tags=["health"], include_in_schema=False)
@@ -305,10 +331,13 @@ def create_app(
         envelope: Annotated[
             int, Query(ge=min(PROTOCOL_VERSIONS), le=max(PROTOCOL_VERSIONS))
         ] = UNASKED_VERSION,
+        feed: Annotated[int, Query(ge=min(FEED_VERSIONS), le=max(FEED_VERSIONS))] = UNASKED_FEED,
     ) -> Response:
-        """Catalog versions, status events and revocations after ``after``, sealed to the
-        calling node (a CHANGES envelope of the version it asks for, ``UNASKED_VERSION``
-        if it does not)."""
+        """Catalog versions, agency decisions and revocations after ``after``, sealed to
+        the calling node (a CHANGES envelope of the version it asks for,
+        ``UNASKED_VERSION`` if it does not). ``feed=2``: the node reads decisions and
+        catalogs with approvals; a node that does not say so gets ``426
+        upgrade_required`` when one is next."""
         node, _ = signed
         sealed = build_changes(
             store,
@@ -319,6 +348,7 @@ def create_app(
             page_size=settings.changes_page_size,
             page_bytes=settings.changes_page_bytes,
             version=envelope,
+            feed=feed,
         )
         return Response(sealed, media_type=OCTETS)
 
@@ -336,58 +366,108 @@ def create_app(
             log.error("node reports %s chain: %s", body.chain_state, node.node_id)
         return {"status": "stored"}
 
-    @app.get("/v1/transactions", tags=["agencies"], dependencies=[Depends(agency_token)])
-    def list_transactions(
-        status: Annotated[str | None, Query(max_length=16)] = None,
+    @app.get("/v1/agency/queue", tags=["agencies"])
+    def agency_queue(
+        token: Agency,
         center: Annotated[str | None, Query(max_length=64)] = None,
-        after: Annotated[uuid.UUID | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        service: Annotated[str | None, Query(max_length=32)] = None,
+        after: Annotated[str | None, Query(max_length=80)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     ) -> dict[str, object]:
-        """An agency's work queue: transactions by status and center, oldest first.
-        Page with ``after`` = the last transaction id of the previous page."""
-        if status is not None and status not in ("created", *STATUSES):
-            raise BadRequest("invalid_status", f"status must be created or one of {STATUSES}")
-        page = store.list_transactions(
-            status=status, center_id=center, after=str(after) if after else None, limit=limit + 1
+        """The transactions waiting on this token's agency, oldest wait first, with every
+        required agency's state; filter by center and service. Page with ``after`` = the
+        ``next`` of the previous page."""
+        assert token.agency_code is not None  # agency_token refuses an unscoped token
+        return queue_page(
+            store,
+            token.agency_code,
+            center_id=center,
+            service_code=service,
+            after=after,
+            limit=limit,
+            now_ms=clock_ms(),
         )
-        return {"transactions": page[:limit], "has_more": len(page) > limit}
+
+    @app.get("/v1/agency/transactions/{transaction_id}", tags=["agencies"])
+    def agency_transaction(token: Agency, transaction_id: uuid.UUID) -> dict[str, object]:
+        """One transaction that needs this token's agency: every part's state and the
+        decision events (no citizen PII)."""
+        assert token.agency_code is not None
+        return transaction_for_agency(store, token.agency_code, transaction_id)
 
     @app.post(
-        "/v1/transactions/{transaction_id}/status",
+        "/v1/agency/transactions/{transaction_id}/decisions",
         tags=["agencies"],
-        dependencies=[Depends(agency_token)],
         openapi_extra=_json_request(DecisionBody),
     )
-    async def decide(transaction_id: uuid.UUID, request: Request) -> dict[str, object]:
-        """Record an agency decision; it flows to the center that owns the transaction."""
+    async def agency_decide(
+        token: Agency,
+        transaction_id: uuid.UUID,
+        request: Request,
+        response: Response,
+        idempotency_key: Annotated[
+            str,
+            Header(
+                min_length=8,
+                max_length=128,
+                pattern=r"^[\x21-\x7e]+$",
+                description="a key unique to this decision (e.g. a UUID): a resent request "
+                "with the same key gets the same answer and decides nothing twice",
+            ),
+        ],
+    ) -> dict[str, object]:
+        """This agency's decision on its part of a transaction: approved, rejected (with
+        a reason code) or info_requested (with what is missing). The actor is the token's
+        holder. It reaches the center through its change feed."""
         body = await _json_body(request, DecisionBody)
-        return await run_in_threadpool(_decide, transaction_id, body)
-
-    def _decide(transaction_id: uuid.UUID, body: DecisionBody) -> dict[str, object]:
-        center = store.transaction_center(transaction_id)
-        if center is None:
-            raise NotFound("unknown_transaction", "no transaction with this id has reached the hub")
-        if body.status not in STATUSES:
-            raise BadRequest("invalid_status", f"status must be one of {', '.join(STATUSES)}")
-        try:
-            record = record_agency_decision(
+        assert token.agency_code is not None
+        answer, replayed = await run_in_threadpool(
+            lambda: decide(
                 store,
                 hub_clock,
+                agency_code=token.agency_code,  # type: ignore[arg-type]
+                actor_id=token.name,
                 transaction_id=transaction_id,
-                center_id=center,
-                status=body.status,
-                actor_id=body.actor_id,
+                decision=body.decision,
+                reason_code=body.reason_code,
                 note=body.note,
+                idempotency_key=idempotency_key,
                 now_ms=clock_ms(),
             )
-        except ValidationError as error:
-            raise BadRequest(error.code, str(error)) from None
-        return {
-            "event_id": str(record.event_id),
-            "transaction_id": str(transaction_id),
-            "status": record.status,
-            "current_status": store.transaction_status(transaction_id),
-        }
+        )
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return answer
+
+    @app.get("/v1/approvals", tags=["agencies"])
+    def approvals(
+        token: Reader, days: Annotated[int, Query(ge=1, le=366)] = 30
+    ) -> dict[str, object]:
+        """Per agency: time from recording to decision (median, p90) over the last
+        ``days``, and per center how many transactions wait on it or on the center's
+        answer. An agency token sees its own agency; an operator token, every agency."""
+        return approval_report(
+            store,
+            agency_code=token.agency_code if token.role == "agency" else None,
+            days=days,
+            now_ms=clock_ms(),
+        )
+
+    @app.api_route("/v1/transactions", methods=["GET"], include_in_schema=False, tags=["agencies"])
+    @app.api_route(
+        "/v1/transactions/{transaction_id}/status",
+        methods=["POST"],
+        include_in_schema=False,
+        tags=["agencies"],
+    )
+    def retired_agency_routes() -> None:
+        """The previous release's agency routes: one status for the whole transaction."""
+        raise Gone(
+            "route_retired",
+            "agencies now decide their own part of a transaction",
+            hint="use GET /v1/agency/queue and POST /v1/agency/transactions/{id}/decisions "
+            "with a token from `central-hub token create --role agency --agency CODE`",
+        )
 
     return app
 

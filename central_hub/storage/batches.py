@@ -2,9 +2,10 @@
 transaction, with everything that can be computed before it prepared outside it.
 
 A batch is prepared while its predecessor commits (the hub holds pipelined batches, see
-``central_hub.ingest``), so the transaction itself is only statements: the rows, the
-projection fold and the lock order are ready before it starts. Only the rare retry after
-a unique violation works them out again inside.
+``central_hub.ingest``), so the transaction itself is mostly statements: the event rows,
+the lock order and the projection rows of the transactions the batch opens are ready
+before it starts. Transactions the hub holds already are locked, folded and written back
+inside (``central_hub.storage.projection``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ from sqlalchemy.exc import OperationalError
 from central_hub.storage import schema as t
 from central_hub.storage.bulk import CopyFailed, NewRowsCopy, RowsInsert
 from central_hub.storage.interface import BatchOutcome, ChainMoved
-from central_hub.storage.rows import batch_event_rows, fold_projection, projection_upsert
+from central_hub.storage.projection import OwnerOf, ProjectionWriter
+from central_hub.storage.rows import (
+    batch_event_rows,
+    group_by_transaction,
+    opening_fee,
+    opening_rows,
+    projection_rows,
+)
 from sync_protocol.records import CREATED
+from sync_protocol.state import summarize
 
 __all__ = ["BatchWriter", "PreparedBatch"]
 
@@ -29,8 +38,6 @@ __all__ = ["BatchWriter", "PreparedBatch"]
 # back whole and may simply be tried again.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 _UNIQUE_VIOLATION = "23505"
-# Fewer projection rows than this go straight to the upsert (one statement, not two).
-_COPY_FROM_ROWS = 32
 # Times a batch is stored again after a unique violation, looking up first each time.
 _CAREFUL_RETRIES = 4
 
@@ -44,11 +51,12 @@ class PreparedBatch:
     now_ms: int
     wire: Sequence[Mapping[str, Any]]  # the records, validated, in their wire form
     rows: list[dict[str, Any]]  # the events rows, in record order
+    owner_of: OwnerOf  # the catalog's owning agency of a service
     ordered: list[dict[str, Any]] = field(default_factory=list)  # by event id: lock order
-    projection: list[dict[str, Any]] = field(default_factory=list)  # all records folded
-    # The projection rows of the transactions a created event of it starts (new, in all
-    # but rare cases): on PostgreSQL, COPYed.
-    started: list[dict[str, Any]] = field(default_factory=list)
+    by_transaction: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)
+    # The projection rows of the transactions a created event of it opens, made from the
+    # batch's events alone: right for the new transactions they are in all but rare cases.
+    opened: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = field(default_factory=dict)
 
 
 class BatchWriter:
@@ -58,17 +66,12 @@ class BatchWriter:
         self._engine = engine
         postgres = engine.dialect.name == "postgresql"
         self._new_events = NewRowsCopy(t.events, "event_id") if postgres else None
-        self._new_transactions = NewRowsCopy(t.transactions, "transaction_id") if postgres else None
         self._events_insert = RowsInsert(  # SQLite's way
             t.events,
             engine.dialect,
             lambda statement: statement.on_conflict_do_nothing(index_elements=["event_id"]),
         )
-        self._projection_upsert = RowsInsert(
-            t.transactions,
-            engine.dialect,
-            lambda statement: projection_upsert(statement, postgres=postgres),
-        )
+        self.projection = ProjectionWriter(engine)
         # Built once: constructing and cache-keying a statement costs more than running
         # these two one-row statements on SQLite.
         self._advance_head = (
@@ -87,23 +90,42 @@ class BatchWriter:
         wire: Sequence[Mapping[str, Any]],
         bodies: Sequence[str],
         now_ms: int,
+        owner_of: OwnerOf,
     ) -> PreparedBatch:
         """Everything about batch ``seq`` that needs no database: its records in their
         validated wire form (``sync_protocol.decode_wire_with_bodies``) and each one's
         canonical JSON."""
         rows = batch_event_rows(wire, bodies, node_id=node_id, seq=seq, now_ms=now_ms)
-        folded = fold_projection(zip(wire, rows, strict=True), now_ms)
-        projection = [folded[txn] for txn in sorted(folded)]
-        started = {row["transaction_id"] for row in rows if row["type"] == CREATED}
+        by_transaction = group_by_transaction(wire)
+        opened = {}
+        for item in wire:
+            if item["type"] != CREATED:
+                continue
+            txn = item["transaction_id"]
+            events = by_transaction[txn]
+            made = opening_rows(item, now_ms) if len(events) == 1 else None
+            if made is not None:
+                opened[txn] = made
+                continue
+            summary = summarize(events)
+            opened[txn] = projection_rows(
+                txn,
+                item["center_id"],
+                summary,
+                fee_piasters=opening_fee(events),
+                owner=owner_of(summary.service_code),
+                now_ms=now_ms,
+            )
         return PreparedBatch(
             node_id=node_id,
             seq=seq,
             now_ms=now_ms,
             wire=wire,
             rows=rows,
+            owner_of=owner_of,
             ordered=sorted(rows, key=lambda row: row["event_id"]),
-            projection=projection,
-            started=[row for row in projection if row["transaction_id"] in started],
+            by_transaction=by_transaction,
+            opened=opened,
         )
 
     def commit(
@@ -162,15 +184,20 @@ class BatchWriter:
             if advanced is None:
                 raise ChainMoved(f"node {node} head is no longer at seq {seq - 1}")
             stored = self._insert_events(connection, prepared, careful=careful)
-            if len(stored) == len(records):  # the prepared fold is the fold of the new
-                self._merge(connection, prepared.projection, None if careful else prepared)
-            else:
-                fresh = [
-                    (wire, row)
-                    for wire, row in zip(records, prepared.rows, strict=True)
-                    if row["event_id"] in stored
-                ]
-                self.project(connection, fresh, prepared.now_ms)
+            if len(stored) == len(records):  # every event is new: the prepared rows hold
+                by_transaction, opened = prepared.by_transaction, prepared.opened
+            else:  # fold only what this batch adds (a known event counts once)
+                by_transaction = group_by_transaction(
+                    wire for wire in records if wire["event_id"] in stored
+                )
+                opened = {}
+            self.projection.fold(
+                connection,
+                by_transaction,
+                owner_of=prepared.owner_of,
+                now_ms=prepared.now_ms,
+                prepared=None if careful else opened,
+            )
             receipt = make_receipt(len(stored), len(records) - len(stored))
             connection.execute(
                 self._insert_batch,
@@ -220,41 +247,3 @@ class BatchWriter:
             (ids, prepared.node_id, prepared.seq),
         )
         return {event_id for (event_id,) in found}
-
-    def project(
-        self,
-        connection: Connection,
-        fresh: Sequence[tuple[Mapping[str, Any], dict[str, Any]]],
-        now_ms: int,
-    ) -> None:
-        """Fold new events (each wire form with its event row) into the per-transaction
-        projection (:func:`fold_projection`) and merge the rows (:meth:`_merge`)."""
-        folded = fold_projection(fresh, now_ms)
-        # Sorted for the same reason as the events: one lock order for every writer.
-        self._merge(connection, [folded[txn] for txn in sorted(folded)])
-
-    def _merge(
-        self,
-        connection: Connection,
-        rows: list[dict[str, Any]],
-        prepared: PreparedBatch | None = None,
-    ) -> None:
-        """Merge projection ``rows`` into the stored ones by one upsert that compares keys
-        in the database: no read-modify-write, so a concurrent writer's higher key is
-        never overwritten by a lower one.
-
-        On PostgreSQL a batch's new transactions (most of a backlog: each
-        ``transaction.created`` starts one) are COPYed instead, as its events are, and
-        only the rest go through the upsert. New means those ``prepared`` says the batch
-        starts (COPYed with its prepared data; if one was stored already after all, its
-        status having arrived first, the COPY fails and the careful retry comes here
-        without ``prepared``), else those a lookup does not find.
-        """
-        if self._new_transactions is not None and len(rows) >= _COPY_FROM_ROWS:
-            if prepared is None:
-                created = self._new_transactions.copy_new(connection, rows)
-            else:
-                created = self._new_transactions.write(connection, prepared.started)
-            rows = [row for row in rows if row["transaction_id"] not in created]
-        if rows:
-            self._projection_upsert.execute(connection, rows)

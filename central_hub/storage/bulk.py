@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Connection,
     CursorResult,
     Dialect,
@@ -70,10 +71,15 @@ class RowsInsert:
         return connection.exec_driver_sql(self._sql, [row_tuple(row) for row in rows])
 
 
+def _recordset_type(column_type: Any) -> Any:
+    """The type a JSON record's field is read as for a column of ``column_type``."""
+    if isinstance(column_type, Integer):
+        return BigInteger()
+    return Boolean() if isinstance(column_type, Boolean) else Text()
+
+
 def _recordset_insert(table: Table) -> Any:
-    columns = [
-        column(c.name, BigInteger() if isinstance(c.type, Integer) else Text()) for c in table.c
-    ]
+    columns = [column(c.name, _recordset_type(c.type)) for c in table.c]
     rows = (
         func.json_to_recordset(cast(bindparam("rows", type_=Text()), postgresql.JSON))
         .table_valued(*columns)

@@ -11,10 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sync_protocol import Record, TransactionStatus
+from sync_protocol import Catalog, Record, TransactionDecision
+from sync_protocol.state import Summary
 
 if TYPE_CHECKING:
     from central_hub.storage.batches import PreparedBatch
+    from central_hub.storage.projection import StoredTransaction
 
 __all__ = [
     "BatchOutcome",
@@ -22,14 +24,27 @@ __all__ = [
     "ChainSnapshot",
     "ChangePage",
     "ChangeRow",
+    "DecisionReplay",
     "NodeRow",
     "Store",
     "TokenRedemption",
+    "TokenRow",
 ]
 
 
 class ChainMoved(Exception):
     """The node's chain head changed between classification and commit."""
+
+
+class DecisionReplay(Exception):
+    """An idempotency key already used for a different decision request."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    role: str
+    name: str
+    agency_code: str | None  # the agency an agency token decides for; None if unscoped
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +151,37 @@ class Store(Protocol):
     ) -> ChangePage: ...
     def publish_catalog(self, version: int, body: str, now_ms: int) -> bool: ...
     def latest_catalog(self) -> tuple[int, str] | None: ...
-    def create_api_token(self, token_hash: str, role: str, name: str, now_ms: int) -> None: ...
-    def api_token_role(self, token_hash: str) -> str | None: ...
-    def transaction_center(self, transaction_id: uuid.UUID) -> str | None: ...
-    def transaction_status(self, transaction_id: uuid.UUID) -> str | None: ...
-    def list_transactions(
-        self, *, status: str | None, center_id: str | None, after: str | None, limit: int
+    def current_catalog(self) -> Catalog | None: ...
+    def owner_of(self, service_code: str | None) -> str | None: ...
+    def create_api_token(
+        self, token_hash: str, role: str, name: str, now_ms: int, agency_code: str | None = None
+    ) -> None: ...
+    def api_token(self, token_hash: str) -> TokenRow | None: ...
+    def transaction(self, transaction_id: uuid.UUID) -> StoredTransaction | None: ...
+    def transactions(self, transaction_ids: Sequence[str]) -> dict[str, StoredTransaction]: ...
+    def transaction_view(self, transaction_id: uuid.UUID) -> dict[str, Any] | None: ...
+    def decide(
+        self,
+        *,
+        transaction_id: uuid.UUID,
+        agency_code: str,
+        idempotency_key: str,
+        request: Mapping[str, Any],
+        now_ms: int,
+        make: Callable[[str, Summary], TransactionDecision],
+        answer: Callable[[TransactionDecision, Summary], dict[str, Any]],
+    ) -> tuple[dict[str, Any], bool]: ...
+    def agency_queue(
+        self,
+        agency_code: str,
+        *,
+        center_id: str | None,
+        service_code: str | None,
+        after: tuple[int, str] | None,
+        limit: int,
     ) -> list[dict[str, Any]]: ...
-    def record_hub_event(self, record: TransactionStatus, now_ms: int) -> int: ...
+    def lanes_of(self, transaction_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]: ...
+    def approval_counts(self) -> list[dict[str, Any]]: ...
+    def decision_times(self, agency_code: str, since_ms: int) -> list[tuple[str, int]]: ...
+    def decided_agencies(self, since_ms: int) -> list[str]: ...
     def save_heartbeat(self, node_id: uuid.UUID, values: dict[str, Any], now_ms: int) -> None: ...

@@ -1,31 +1,26 @@
-"""Rows the hub writes for events and the per-transaction projection, and the upsert that
-merges a projection row into the stored one (the higher precedence key wins)."""
+"""Rows the hub writes for events and for the per-transaction projection (the summary's
+rows are made in ``lanes``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func
-
-from central_hub.storage import schema as t
+from central_hub.storage.lanes import lane_rows, transaction_values
 from sync_protocol import Record, encode_json, record_to_dict
 from sync_protocol.hlc import stamp_node_text
 from sync_protocol.records import CREATED
-from sync_protocol.state import STATUS_PRECEDENCE
+from sync_protocol.state import Summary
 
 __all__ = [
     "batch_event_rows",
     "event_row",
-    "fold_projection",
-    "projection_upsert",
-    "status_key",
+    "group_by_transaction",
+    "opening_fee",
+    "opening_rows",
+    "projection_rows",
     "wire_form",
 ]
-
-
-def status_key(status: str, hlc: str, event_id: str) -> str:
-    return f"{STATUS_PRECEDENCE[status]}|{hlc}|{event_id}"
 
 
 def wire_form(record: Record) -> tuple[dict[str, Any], str]:
@@ -76,65 +71,84 @@ def batch_event_rows(
     ]
 
 
-def fold_projection(
-    events: Iterable[tuple[Mapping[str, Any], dict[str, Any]]], now_ms: int
-) -> dict[str, dict[str, Any]]:
-    """The ``transactions`` rows for ``events`` (each record's wire form with its
-    :func:`event_row`), by transaction id: the highest precedence key wins, so arrival
-    order does not matter."""
-    folded: dict[str, dict[str, Any]] = {}
-    for wire, event in events:
-        txn = event["transaction_id"]
-        row = folded.get(txn)
-        if row is None:
-            row = folded[txn] = {
-                "transaction_id": txn,
-                "center_id": wire["center_id"],
-                "service_code": None,
-                "fee_piasters": None,
-                "recorded_at_ms": None,
-                "status": "created",
-                "status_key": "",
-                "updated_at_ms": now_ms,
-            }
-        if wire["type"] == CREATED:
-            row["service_code"] = wire["service_code"]
-            row["fee_piasters"] = wire["fee_piasters"]
-            row["recorded_at_ms"] = wire["recorded_at_ms"]
-            status = "created"
-        else:
-            status = wire["status"]
-        key = status_key(status, event["hlc"], event["event_id"])
-        if key > row["status_key"]:
-            row["status_key"] = key
-            row["status"] = status
-    return folded
+def group_by_transaction(wire: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Records (wire forms) by transaction id, each list in the records' order."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for item in wire:
+        grouped.setdefault(item["transaction_id"], []).append(item)
+    return grouped
 
 
-def projection_upsert(statement: Any, *, postgres: bool) -> Any:
-    """``statement`` (an INSERT into ``transactions``) merged into the stored rows: the
-    higher precedence key wins, compared in the database."""
-    new, old = statement.excluded, t.transactions.c
-    new_key: ColumnElement[str]
-    old_key: ColumnElement[str]
-    if postgres:
-        # Keys must compare as Python compares them (code points), whatever the
-        # database's collation.
-        new_key, old_key = new.status_key.collate("C"), old.status_key.collate("C")
-        higher = func.greatest(new_key, old_key)
-    else:
-        new_key, old_key = new.status_key, old.status_key  # BINARY: code points
-        higher = func.max(new_key, old_key)
-    return statement.on_conflict_do_update(
-        index_elements=["transaction_id"],
-        set_={
-            # Only a transaction.created sets these (never NULL there), and its
-            # transaction id is its event id, so at most one event ever does.
-            "service_code": func.coalesce(new.service_code, old.service_code),
-            "fee_piasters": func.coalesce(new.fee_piasters, old.fee_piasters),
-            "recorded_at_ms": func.coalesce(new.recorded_at_ms, old.recorded_at_ms),
-            "status": case((new_key > old_key, new.status), else_=old.status),
-            "status_key": higher,
-            "updated_at_ms": new.updated_at_ms,
-        },
-    )
+def projection_rows(
+    transaction_id: str,
+    center_id: str,
+    summary: Summary,
+    *,
+    fee_piasters: int | None,
+    owner: str | None,
+    now_ms: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``transactions`` row and ``approvals`` rows of a transaction whose events fold
+    to ``summary`` (``owner``: its service's owning agency, see ``lanes``)."""
+    row = {
+        "transaction_id": transaction_id,
+        "center_id": center_id,
+        "fee_piasters": fee_piasters,
+        "updated_at_ms": now_ms,
+        **transaction_values(summary, owner),
+    }
+    return row, lane_rows(transaction_id, center_id, summary, owner)
+
+
+def opening_rows(
+    wire: Mapping[str, Any], now_ms: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """:func:`projection_rows` of a transaction whose only event is ``wire``, its
+    ``transaction.created`` of this release (listing its agencies), made directly: most of
+    a backlog is such openings, and the general fold costs several times more. None for
+    the previous release's form (its owner decides: the general way)."""
+    agencies = wire.get("required_agencies")
+    if agencies is None:
+        return None
+    txn, center, hlc = wire["transaction_id"], wire["center_id"], wire["hlc"]
+    recorded, service = wire["recorded_at_ms"], wire["service_code"]
+    row = {
+        "transaction_id": txn,
+        "center_id": center,
+        "fee_piasters": wire["fee_piasters"],
+        "updated_at_ms": now_ms,
+        "service_code": service,
+        "recorded_at_ms": recorded,
+        "required_agencies": ",".join(agencies),
+        "status": "in_review" if agencies else "created",
+        "status_key": f"0|{hlc}|{wire['event_id']}",
+        "latest_hlc": hlc,
+    }
+    lanes = [
+        {
+            "transaction_id": txn,
+            "agency_code": agency,
+            "center_id": center,
+            "service_code": service,
+            "required": True,
+            "state": "pending",
+            "lane_key": "",
+            "outcome": "",
+            "at_ms": None,
+            "requested_at_ms": recorded,
+            "queue_since_ms": recorded,  # in every required agency's queue at once
+            "decided_at_ms": None,
+            "decision_ms": None,
+        }
+        for agency in agencies
+    ]
+    return row, lanes
+
+
+def opening_fee(events: Iterable[Mapping[str, Any]]) -> int | None:
+    """The fee of the transaction.created among ``events``, if there is one."""
+    for item in events:
+        if item["type"] == CREATED:
+            fee: int = item["fee_piasters"]
+            return fee
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -19,10 +20,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
+    "agency_requests",
     "api_tokens",
+    "approvals",
     "batches",
     "catalog_versions",
     "centers",
@@ -129,9 +133,90 @@ transactions = Table(
     Column("fee_piasters", BigInteger),
     Column("recorded_at_ms", BigInteger),
     Column("status", String(16), nullable=False),
-    Column("status_key", String(160), nullable=False),  # sortable precedence key
+    Column("status_key", String(160), nullable=False),  # the center lane's deciding key
     Column("updated_at_ms", BigInteger, nullable=False),
+    # Comma-joined agency codes the opening event lists; NULL: a transaction of the
+    # previous release (its service's owner decides it) or the opening event not here.
+    Column("required_agencies", Text),
+    Column("latest_hlc", String(64), nullable=False, server_default=""),
     Index("ix_transactions_center", "center_id"),
+)
+
+# One row per agency lane of a transaction: each lane that has an event and each required
+# agency (pending without one). ``lane_key``, ``outcome`` and ``at_ms`` are the lane's own
+# deciding event (what the state is folded from); the other columns are derived from the
+# whole transaction on every write, for the agency queue and the reports.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("transaction_id", String(36), nullable=False),
+    Column("agency_code", String(64), nullable=False),  # "": the previous release's lane
+    Column("center_id", String(64), nullable=False),
+    Column("service_code", String(32)),
+    Column("required", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),  # pending|info_requested|approved|rejected
+    Column("lane_key", String(160), nullable=False),  # "" while the lane has no event
+    Column("outcome", String(16), nullable=False),
+    Column("at_ms", BigInteger),  # when the lane's deciding event was recorded
+    Column("requested_at_ms", BigInteger),  # when the transaction was recorded
+    Column("queue_since_ms", BigInteger),  # waiting on this agency since; NULL: not waiting
+    Column("decided_at_ms", BigInteger),  # approved or rejected: when
+    Column("decision_ms", BigInteger),  # approved or rejected: time from recording
+    PrimaryKeyConstraint("transaction_id", "agency_code", name="pk_approvals"),
+    Index(
+        "ix_approvals_queue",
+        "agency_code",
+        "queue_since_ms",
+        "transaction_id",
+        postgresql_where=text("queue_since_ms IS NOT NULL"),
+        sqlite_where=text("queue_since_ms IS NOT NULL"),
+    ),
+    Index(
+        "ix_approvals_queue_center",
+        "agency_code",
+        "center_id",
+        "queue_since_ms",
+        "transaction_id",
+        postgresql_where=text("queue_since_ms IS NOT NULL"),
+        sqlite_where=text("queue_since_ms IS NOT NULL"),
+    ),
+    Index(
+        "ix_approvals_queue_service",
+        "agency_code",
+        "service_code",
+        "queue_since_ms",
+        "transaction_id",
+        postgresql_where=text("queue_since_ms IS NOT NULL"),
+        sqlite_where=text("queue_since_ms IS NOT NULL"),
+    ),
+    Index(
+        "ix_approvals_info",
+        "agency_code",
+        "center_id",
+        postgresql_where=text("state = 'info_requested' AND required"),
+        sqlite_where=text("state = 'info_requested' AND required"),
+    ),
+    Index(
+        "ix_approvals_decided",
+        "agency_code",
+        "decided_at_ms",
+        postgresql_where=text("decision_ms IS NOT NULL"),
+        sqlite_where=text("decision_ms IS NOT NULL"),
+    ),
+)
+
+# An agency's decision requests by idempotency key: a resent request gets the answer the
+# first one got, and a different request under a used key is refused.
+agency_requests = Table(
+    "agency_requests",
+    metadata,
+    Column("agency_code", String(64), nullable=False),
+    Column("idempotency_key", String(128), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("transaction_id", String(36), nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("agency_code", "idempotency_key", name="pk_agency_requests"),
 )
 
 changes = Table(
@@ -159,6 +244,9 @@ api_tokens = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("role", String(16), nullable=False),  # agency | operator
     Column("name", String(64), nullable=False),
+    # The one agency an agency token decides for; NULL for operators, and for agency
+    # tokens made before scoping (refused with token_unscoped).
+    Column("agency_code", String(64)),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("revoked_at_ms", BigInteger),
 )

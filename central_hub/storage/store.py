@@ -7,6 +7,9 @@ any instant leaves either all of them or none.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -14,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
     and_,
     bindparam,
     delete,
@@ -21,9 +25,11 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from central_hub.storage import schema as t
 from central_hub.storage.batches import BatchWriter, PreparedBatch
@@ -33,17 +39,16 @@ from central_hub.storage.interface import (
     ChainSnapshot,
     ChangePage,
     ChangeRow,
+    DecisionReplay,
     NodeRow,
     Store,
     TokenRedemption,
+    TokenRow,
 )
+from central_hub.storage.projection import StoredTransaction
 from central_hub.storage.rows import event_row, wire_form
-from sync_protocol import (
-    STATUSES,
-    Record,
-    TransactionStatus,
-)
-from sync_protocol.state import STATUS_PRECEDENCE
+from sync_protocol import Catalog, Record, TransactionDecision, decode_json, parse_catalog
+from sync_protocol.state import Summary, fold_wire
 
 __all__ = [
     "BatchOutcome",
@@ -51,13 +56,14 @@ __all__ = [
     "ChainSnapshot",
     "ChangePage",
     "ChangeRow",
+    "DecisionReplay",
     "NodeRow",
     "SqlStore",
     "Store",
+    "StoredTransaction",
     "TokenRedemption",
+    "TokenRow",
 ]
-
-assert set(STATUSES) <= set(STATUS_PRECEDENCE)
 
 
 def _no_op() -> None:
@@ -71,6 +77,9 @@ class SqlStore:
         self.engine = engine
         self._dialect = engine.dialect.name
         self._batches = BatchWriter(engine)
+        self._projection = self._batches.projection
+        self._catalog: Catalog | None = None
+        self._catalog_lock = threading.Lock()
         batch = t.batches.c
         self._chain_snapshot = (
             select(t.nodes.c.head_seq, t.nodes.c.head_hash, batch.batch_hash, batch.receipt)
@@ -230,8 +239,15 @@ class SqlStore:
         bodies: Sequence[str],
         now_ms: int,
     ) -> PreparedBatch:
+        if self._catalog is None:
+            self.current_catalog()  # for _held_owner_of in the commit
         return self._batches.prepare(
-            node_id=str(node_id), seq=seq, wire=wire, bodies=bodies, now_ms=now_ms
+            node_id=str(node_id),
+            seq=seq,
+            wire=wire,
+            bodies=bodies,
+            now_ms=now_ms,
+            owner_of=self._held_owner_of,
         )
 
     def commit_batch(
@@ -401,75 +417,298 @@ class SqlStore:
             ).first()
         return (row.version, row.body) if row else None
 
+    def current_catalog(self) -> Catalog | None:
+        """The newest published catalog, parsed once per version (parsing one costs ~10 ms:
+        many times a lookup)."""
+        with self.engine.connect() as connection:
+            version = connection.execute(select(func.max(t.catalog_versions.c.version))).scalar()
+        held = self._catalog
+        if version is None or (held is not None and held.version == version):
+            return held
+        with self._catalog_lock:
+            latest = self.latest_catalog()
+            if latest is not None and (self._catalog is None or self._catalog.version < latest[0]):
+                self._catalog = parse_catalog(decode_json(latest[1].encode("utf-8")))
+            return self._catalog
+
+    def owner_of(self, service_code: str | None) -> str | None:
+        """The agency that owns ``service_code`` in the catalog: it decides a transaction
+        of the previous release. A service keeps its owner in every later catalog
+        (``check_upgrade``), so any version that lists it answers."""
+        if service_code is None:
+            return None
+        catalog = self._catalog or self.current_catalog()
+        return None if catalog is None else catalog.owner_of(service_code)
+
+    def _held_owner_of(self, service_code: str | None) -> str | None:
+        """:meth:`owner_of` from the catalog already parsed, for use inside a write
+        transaction (on SQLite another connection would wait for this one's lock). The
+        caller loaded it before the transaction; the services of the previous release,
+        the only ones whose owner matters, are in every catalog."""
+        catalog = self._catalog
+        return None if catalog is None or service_code is None else catalog.owner_of(service_code)
+
     # --- agencies and operators ------------------------------------------------------------
 
-    def create_api_token(self, token_hash: str, role: str, name: str, now_ms: int) -> None:
+    def create_api_token(
+        self, token_hash: str, role: str, name: str, now_ms: int, agency_code: str | None = None
+    ) -> None:
         with self.engine.begin() as connection:
             connection.execute(
                 insert(t.api_tokens).values(
-                    token_hash=token_hash, role=role, name=name, created_at_ms=now_ms
+                    token_hash=token_hash,
+                    role=role,
+                    name=name,
+                    agency_code=agency_code,
+                    created_at_ms=now_ms,
                 )
             )
 
-    def api_token_role(self, token_hash: str) -> str | None:
+    def api_token(self, token_hash: str) -> TokenRow | None:
+        """The unrevoked token with this hash, or None."""
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(t.api_tokens.c.role).where(
+                select(t.api_tokens.c.role, t.api_tokens.c.name, t.api_tokens.c.agency_code).where(
                     and_(
                         t.api_tokens.c.token_hash == token_hash,
                         t.api_tokens.c.revoked_at_ms.is_(None),
                     )
                 )
             ).first()
-        return row.role if row else None
+        return TokenRow(row.role, row.name, row.agency_code) if row else None
 
-    def transaction_center(self, transaction_id: uuid.UUID) -> str | None:
+    def transaction(self, transaction_id: uuid.UUID) -> StoredTransaction | None:
+        """A transaction's projection as stored (center, fee, summary), or None."""
+        return self.transactions([str(transaction_id)]).get(str(transaction_id))
+
+    def transactions(self, transaction_ids: Sequence[str]) -> dict[str, StoredTransaction]:
+        """The stored projections of those of ``transaction_ids`` the hub holds."""
+        with self._read() as connection:
+            return self._projection.read(connection, transaction_ids, lock=False)
+
+    def transaction_view(self, transaction_id: uuid.UUID) -> dict[str, Any] | None:
+        """What an agency sees of a transaction: its row, its lanes and the bodies of its
+        status and decision events (not the opening event's: it holds the citizen's
+        national ID and name)."""
+        txn = str(transaction_id)
         with self.engine.connect() as connection:
-            return connection.execute(
-                select(t.transactions.c.center_id).where(
-                    t.transactions.c.transaction_id == str(transaction_id)
-                )
-            ).scalar_one_or_none()
+            row = connection.execute(
+                select(t.transactions).where(t.transactions.c.transaction_id == txn)
+            ).first()
+            if row is None:
+                return None
+            lanes = connection.execute(
+                select(t.approvals)
+                .where(t.approvals.c.transaction_id == txn)
+                .order_by(t.approvals.c.agency_code)
+            )
+            events = connection.execute(
+                select(t.events.c.body)
+                .where(t.events.c.transaction_id == txn, t.events.c.type != "transaction.created")
+                .order_by(t.events.c.hlc, t.events.c.event_id)
+            )
+            return {
+                "transaction": dict(row._mapping),
+                "lanes": [dict(lane._mapping) for lane in lanes],
+                "events": [decode_json(body.encode("utf-8")) for (body,) in events],
+            }
 
-    def transaction_status(self, transaction_id: uuid.UUID) -> str | None:
-        with self.engine.connect() as connection:
-            return connection.execute(
-                select(t.transactions.c.status).where(
-                    t.transactions.c.transaction_id == str(transaction_id)
-                )
-            ).scalar_one_or_none()
+    def decide(
+        self,
+        *,
+        transaction_id: uuid.UUID,
+        agency_code: str,
+        idempotency_key: str,
+        request: Mapping[str, Any],
+        now_ms: int,
+        make: Callable[[str, Summary], TransactionDecision],
+        answer: Callable[[TransactionDecision, Summary], dict[str, Any]],
+    ) -> tuple[dict[str, Any], bool]:
+        """Record an agency decision and queue it for its center, in one transaction:
+        lock the transaction's row, answer a request already made under this idempotency
+        key with what it got, else ``make`` the event from the transaction's summary (it
+        raises to refuse: nothing is written), store it with the projection, the feed
+        change and the answer. Returns the answer and whether it is a replay.
 
-    def list_transactions(
-        self, *, status: str | None, center_id: str | None, after: str | None, limit: int
-    ) -> list[dict[str, Any]]:
-        """A page of transactions in id (= recording time) order, after the id ``after``."""
-        table = t.transactions
-        query = select(
-            table.c.transaction_id,
-            table.c.center_id,
-            table.c.service_code,
-            table.c.fee_piasters,
-            table.c.status,
-            table.c.recorded_at_ms,
+        Raises :class:`DecisionReplay` for a key used before with a different request."""
+        txn = str(transaction_id)
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        requests = t.agency_requests.c
+        if self._catalog is None:
+            self.current_catalog()  # for owner_of, before the write lock is taken
+        try:
+            with self.engine.begin() as connection:
+                held = self._projection.read(connection, [txn], lock=True).get(txn)
+                prior = connection.execute(
+                    select(requests.request_hash, requests.answer).where(
+                        requests.agency_code == agency_code,
+                        requests.idempotency_key == idempotency_key,
+                    )
+                ).first()
+                if prior is not None:
+                    if prior.request_hash != digest:
+                        raise DecisionReplay(idempotency_key)
+                    return json.loads(prior.answer), True
+                center = held.center_id if held is not None else ""
+                record = make(center, held.summary if held is not None else Summary())
+                wire, body = wire_form(record)
+                row = event_row(wire, body, now_ms, batch_node_id=None, batch_seq=None)
+                connection.execute(insert(t.events).values(**row))
+                self._projection.fold(
+                    connection, {txn: [wire]}, owner_of=self._held_owner_of, now_ms=now_ms
+                )
+                self._append_change(connection, center, "decision", row["body"], now_ms)
+                assert held is not None  # make() refuses an unknown transaction
+                result = answer(record, fold_wire(held.summary, wire))
+                connection.execute(
+                    insert(t.agency_requests).values(
+                        agency_code=agency_code,
+                        idempotency_key=idempotency_key,
+                        request_hash=digest,
+                        transaction_id=txn,
+                        answer=json.dumps(result),
+                        created_at_ms=now_ms,
+                    )
+                )
+        except IntegrityError:
+            # The same key, concurrently, for another transaction: one of them won.
+            raise DecisionReplay(idempotency_key) from None
+        return result, False
+
+    def agency_queue_query(
+        self,
+        agency_code: str,
+        *,
+        center_id: str | None = None,
+        service_code: str | None = None,
+        after: tuple[int, str] | None = None,
+        limit: int = 50,
+    ) -> Select[Any]:
+        """The statement of :meth:`agency_queue` (the benchmark prints its plan)."""
+        lane, txn = t.approvals.c, t.transactions.c
+        query = (
+            select(
+                lane.transaction_id,
+                lane.center_id,
+                lane.service_code,
+                lane.queue_since_ms,
+                lane.requested_at_ms,
+                txn.fee_piasters,
+                txn.required_agencies,
+            )
+            .select_from(
+                t.approvals.join(t.transactions, txn.transaction_id == lane.transaction_id)
+            )
+            .where(lane.agency_code == agency_code, lane.queue_since_ms.is_not(None))
+            .order_by(lane.queue_since_ms, lane.transaction_id)
+            .limit(limit)
         )
-        if status is not None:
-            query = query.where(table.c.status == status)
         if center_id is not None:
-            query = query.where(table.c.center_id == center_id)
+            query = query.where(lane.center_id == center_id)
+        if service_code is not None:
+            query = query.where(lane.service_code == service_code)
         if after is not None:
-            query = query.where(table.c.transaction_id > after)
-        query = query.order_by(table.c.transaction_id).limit(limit)
-        with self.engine.connect() as connection:
+            query = query.where(tuple_(lane.queue_since_ms, lane.transaction_id) > after)
+        return query
+
+    def agency_queue(
+        self,
+        agency_code: str,
+        *,
+        center_id: str | None,
+        service_code: str | None,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """The transactions waiting on ``agency_code``'s decision, oldest wait first, after
+        the (wait start, transaction id) ``after``: an index range, never a scan."""
+        query = self.agency_queue_query(
+            agency_code, center_id=center_id, service_code=service_code, after=after, limit=limit
+        )
+        with self._read() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
-    def record_hub_event(self, record: TransactionStatus, now_ms: int) -> int:
-        """Store a status event made at the hub and queue it for its center's feed."""
-        wire, body = wire_form(record)
-        row = event_row(wire, body, now_ms, batch_node_id=None, batch_seq=None)
-        with self.engine.begin() as connection:
-            connection.execute(insert(t.events).values(**row))
-            self._batches.project(connection, [(wire, row)], now_ms)
-            return self._append_change(connection, record.center_id, "status", row["body"], now_ms)
+    def lanes_of(self, transaction_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """Each transaction's required lanes as (agency, state), in agency order."""
+        lane = t.approvals.c
+        found: dict[str, list[tuple[str, str]]] = {txn: [] for txn in transaction_ids}
+        if not transaction_ids:
+            return found
+        query = (
+            select(lane.transaction_id, lane.agency_code, lane.state)
+            .where(lane.transaction_id.in_(list(transaction_ids)), lane.required.is_(True))
+            .order_by(lane.transaction_id, lane.agency_code)
+        )
+        with self._read() as connection:
+            for row in connection.execute(query):
+                found[row.transaction_id].append((row.agency_code, row.state))
+        return found
+
+    def approval_counts(self) -> list[dict[str, Any]]:
+        """Per agency and center: lanes waiting on the agency (and since when, the oldest)
+        and lanes waiting on the center's answer to an information request."""
+        lane = t.approvals.c
+        waiting = (
+            select(
+                lane.agency_code,
+                lane.center_id,
+                func.count().label("waiting"),
+                func.min(lane.queue_since_ms).label("oldest_since_ms"),
+            )
+            .where(lane.queue_since_ms.is_not(None))
+            .group_by(lane.agency_code, lane.center_id)
+        )
+        asked = (
+            select(lane.agency_code, lane.center_id, func.count().label("info_requested"))
+            .where(lane.state == "info_requested", lane.required.is_(True))
+            .group_by(lane.agency_code, lane.center_id)
+        )
+        counts: dict[tuple[str, str], dict[str, Any]] = {}
+        with self._read() as connection:
+            for row in connection.execute(waiting):
+                counts[(row.agency_code, row.center_id)] = {
+                    "agency_code": row.agency_code,
+                    "center_id": row.center_id,
+                    "waiting": row.waiting,
+                    "oldest_since_ms": row.oldest_since_ms,
+                    "info_requested": 0,
+                }
+            for row in connection.execute(asked):
+                entry = counts.setdefault(
+                    (row.agency_code, row.center_id),
+                    {
+                        "agency_code": row.agency_code,
+                        "center_id": row.center_id,
+                        "waiting": 0,
+                        "oldest_since_ms": None,
+                        "info_requested": 0,
+                    },
+                )
+                entry["info_requested"] = row.info_requested
+        return [counts[key] for key in sorted(counts)]
+
+    def decision_times(self, agency_code: str, since_ms: int) -> list[tuple[str, int]]:
+        """(outcome, milliseconds from recording to decision) of the agency's decisions
+        made since ``since_ms``."""
+        lane = t.approvals.c
+        query = select(lane.state, lane.decision_ms).where(
+            lane.agency_code == agency_code,
+            lane.decision_ms.is_not(None),
+            lane.decided_at_ms >= since_ms,
+        )
+        with self._read() as connection:
+            return [(row.state, int(row.decision_ms)) for row in connection.execute(query)]
+
+    def decided_agencies(self, since_ms: int) -> list[str]:
+        """The agencies with a decision since ``since_ms`` (for a report of every agency)."""
+        lane = t.approvals.c
+        query = (
+            select(lane.agency_code)
+            .where(lane.decision_ms.is_not(None), lane.decided_at_ms >= since_ms)
+            .distinct()
+        )
+        with self._read() as connection:
+            return sorted(row.agency_code for row in connection.execute(query))
 
     # --- monitoring --------------------------------------------------------------------------
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import uuid
-from pathlib import Path
 
 import pytest
 
 from edge_node.capture import CaptureContext, record_status_change, record_transaction
-from edge_node.catalog import current_catalog, install_catalog
+from edge_node.catalog import current_catalog
 from edge_node.errors import CaptureError, SyncHalted
 from edge_node.inbox import apply_change_set, current_cursor
 from edge_node.lookup import find_by_national_id, get_transaction
-from edge_node.pii import PiiCipher, generate_data_key
 from edge_node.sealer import HALT_KEY, SealerConfig, seal_pending
 from edge_node.store import Store
 from sync_protocol import (
@@ -29,34 +26,10 @@ from sync_protocol import (
     new_transaction_status,
     new_uuid7,
     open_batch,
-    parse_catalog,
     parse_envelope,
 )
 from sync_protocol.payload import MAX_RECORDS
-
-ROOT = Path(__file__).resolve().parents[2]
-NOW = 1_790_000_000_000
-NODE = uuid.UUID("01900000-0000-7000-8000-000000000001")
-
-
-@pytest.fixture
-def catalog():  # type: ignore[no-untyped-def]
-    raw = json.loads((ROOT / "central_hub/data/catalog.json").read_text(encoding="utf-8"))
-    return parse_catalog(raw)
-
-
-@pytest.fixture
-def store(tmp_path: Path, catalog) -> Store:  # type: ignore[no-untyped-def]
-    store = Store(tmp_path / "edge.db")
-    with store.write() as connection:
-        install_catalog(connection, catalog)
-    yield store  # type: ignore[misc]
-    store.close()
-
-
-@pytest.fixture
-def context() -> CaptureContext:
-    return CaptureContext(NODE, "arish", PiiCipher(generate_data_key()))
+from tests.edge.support import NODE, NOW, agency_decision, hub_changes
 
 
 def _record(store: Store, context: CaptureContext, **overrides: object):  # type: ignore[no-untyped-def]
@@ -223,27 +196,18 @@ def test_an_older_catalog_is_refused_and_the_cursor_stays(store, context, catalo
     assert current_catalog(store.connection).version == catalog.version + 1
 
 
-def test_a_status_made_after_a_hub_decision_is_stamped_after_it(store, context) -> None:  # type: ignore[no-untyped-def]
-    created = _record(store, context)
-    hub_node = uuid.UUID("01900000-0000-7000-8000-0000000000ff")
+def test_a_delivery_after_a_hub_decision_is_stamped_after_it(store, context) -> None:  # type: ignore[no-untyped-def]
+    created = _record(store, context, service_code="HLT-CLINIC")  # health approves it
     ahead = NOW + 3_600_000  # the hub's clock an hour ahead of this PC's
-    decision = new_transaction_status(
-        event_id=new_uuid7(ahead),
-        hlc=HlcStamp(ahead, 4, hub_node),
-        center_id="arish",
-        transaction_id=created.transaction_id,
-        status="approved",
-        actor_id="officer-1",
-        note="",
-        recorded_at_ms=ahead,
+    approval = agency_decision(created.transaction_id, "health", "approved", at_ms=ahead, counter=4)
+    assert (
+        apply_change_set(store, context.pii, hub_changes(approval), now_ms=NOW, node_id=NODE) == 1
     )
-    change_set = ChangeSet(cursor=9, has_more=False, changes=(StatusChange(9, decision),))
-    assert apply_change_set(store, context.pii, change_set, now_ms=NOW, node_id=NODE) == 1
     delivered = record_status_change(
         store,
         context,
         transaction_id=created.transaction_id,
-        status="approved",  # same precedence: only the HLC orders the two
+        status="delivered",
         staff_id="c",
         now_ms=NOW + 5,
     )
@@ -260,61 +224,6 @@ def test_stamps_keep_increasing_across_captures_without_a_state_write(store, con
         assert Store.last_stamp(reopened.connection) == stamps[-1]
     finally:
         reopened.close()
-
-
-def test_migrations_keep_every_row(tmp_path: Path, catalog, context) -> None:  # type: ignore[no-untyped-def]
-    from sqlite_utils import Database
-
-    from edge_node.store import _connect, migrations
-
-    path = tmp_path / "old.db"
-    old = _connect(path)
-    migrations.apply(Database(old), stop_before="m002_fewer_pages_per_capture")
-    old.close()
-    # A node of the first schema with pending work: write through today's capture code
-    # (the columns did not change, only keys and indexes), then migrate on open.
-    store = Store.__new__(Store)
-    store.path, store.connection, store.parsed_catalog = path, _connect(path), None
-    with store.write() as connection:
-        install_catalog(connection, catalog)
-    created = [_record(store, context, now_ms=NOW + i) for i in range(3)]
-    # Every column but the projection's PII copies, which m003 drops (this code never
-    # filled them: the national ID and name are read from the events).
-    kept = {
-        "events": "*",
-        "outbox": "*",
-        "state": "*",
-        "transactions": "transaction_id, service_code, fee_piasters, national_id_index, "
-        "status, status_key, recorded_at_ms, updated_at_ms",
-    }
-    before = {
-        table: sorted(store.connection.execute(f"SELECT {columns} FROM {table}").fetchall())
-        for table, columns in kept.items()
-    }
-    store.close()
-
-    migrated = Store(path)
-    try:
-        connection = migrated.connection
-        after = {
-            table: sorted(connection.execute(f"SELECT {columns} FROM {table}").fetchall())
-            for table, columns in kept.items()
-        }
-        assert after == before
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(transactions)")}
-        assert not columns & {"national_id_ct", "citizen_name_ct"}
-        found = get_transaction(migrated, context.pii, created[0].transaction_id)
-        assert found is not None and found["citizen_name"] == created[0].citizen_name
-        schema = dict(connection.execute("SELECT name, sql FROM sqlite_master"))
-        assert "AUTOINCREMENT" not in schema["outbox"]
-        assert "WITHOUT ROWID" in schema["transactions"]
-        assert "WHERE batch_seq IS NOT NULL" in schema["events_batch"]
-        assert "sqlite_autoindex_outbox_1" not in schema
-        later = _record(migrated, context, now_ms=NOW)  # the clock resumes past them
-        assert later.hlc > created[-1].hlc
-        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    finally:
-        migrated.close()
 
 
 def test_staff_find_a_citizen_by_national_id_with_name_from_the_opening_event(
@@ -336,7 +245,11 @@ def test_staff_find_a_citizen_by_national_id_with_name_from_the_opening_event(
     assert not any(isinstance(value, bytes) for value in row)
 
 
-def test_a_transaction_known_only_by_a_hub_status_shows_no_citizen_yet(store, context) -> None:  # type: ignore[no-untyped-def]
+def test_a_transaction_known_only_by_a_hub_event_shows_no_citizen_and_no_state_yet(
+    store, context
+) -> None:  # type: ignore[no-untyped-def]
+    # The state function: without its opening event a transaction's state is unknown
+    # (the hub's decision is kept, and counts once the opening event is here).
     transaction_id = new_uuid7(NOW - 10)
     decision = new_transaction_status(
         event_id=new_uuid7(NOW),
@@ -352,7 +265,8 @@ def test_a_transaction_known_only_by_a_hub_status_shows_no_citizen_yet(store, co
     found = get_transaction(store, context.pii, transaction_id)
     assert found is not None
     assert (found["status"], found["national_id"], found["citizen_name"]) == (
-        "approved",
+        "unknown",
         None,
         None,
     )
+    assert (found["required_agencies"], found["approvals"]) == (None, [])

@@ -22,11 +22,13 @@ from sync_protocol import (
     SigningKey,
     VerifyKey,
     new_transaction_created,
+    new_transaction_decision,
+    new_transaction_status,
     new_uuid7,
     parse_envelope,
     seal_batch,
 )
-from sync_protocol.changes import ChangeSet, open_changes
+from sync_protocol.changes import FEED_VERSION, ChangeSet, open_changes
 from sync_protocol.receipt import Receipt, verify_receipt
 from sync_protocol.request_auth import enrollment_message, sign_request
 
@@ -81,7 +83,16 @@ class ScriptedNode:
             self.hub_sealing_key = SealingKey(base64.b64decode(body["hub_sealing_key"]))
         return response
 
-    def records(self, count: int, *, fee_piasters: int = 2500) -> list[Record]:
+    def records(
+        self,
+        count: int,
+        *,
+        fee_piasters: int = 2500,
+        service: str = "CIV-BIRTH",
+        agencies: tuple[str, ...] | None = (),
+    ) -> list[Record]:
+        """``count`` transactions opened now (``agencies`` None: the previous release's
+        form, which lists none)."""
         assert self.node_id is not None
         made: list[Record] = []
         for _ in range(count):
@@ -92,15 +103,54 @@ class ScriptedNode:
                     event_id=new_uuid7(wall),
                     hlc=HlcStamp(wall, 0, self.node_id),
                     center_id=self.center_id,
-                    service_code="CIV-BIRTH",
+                    service_code=service,
                     national_id="29001013412375",
                     citizen_name="محمد أحمد علي",
                     fee_piasters=fee_piasters,
                     staff_id="s-0042",
                     recorded_at_ms=wall,
+                    required_agencies=agencies,
                 )
             )
         return made
+
+    def _stamp(self) -> tuple[int, HlcStamp]:
+        assert self.node_id is not None
+        self.counter += 1
+        wall = T0_MS + 10_000_000 + self.counter  # after the hub's decisions of the tests
+        return wall, HlcStamp(wall, 0, self.node_id)
+
+    def status(self, transaction_id: uuid.UUID, status: str) -> Record:
+        """A status the center records (delivered, cancelled; or an old agency status)."""
+        wall, stamp = self._stamp()
+        return new_transaction_status(
+            event_id=new_uuid7(wall),
+            hlc=stamp,
+            center_id=self.center_id,
+            transaction_id=transaction_id,
+            status=status,
+            actor_id="s-0042",
+            recorded_at_ms=wall,
+        )
+
+    def decision(
+        self, transaction_id: uuid.UUID, agency: str, decision: str = "info_provided"
+    ) -> Record:
+        """A decision record made at the center: its answer to an information request
+        (or, to test the hub's refusal, a decision that is not the center's to make)."""
+        wall, stamp = self._stamp()
+        return new_transaction_decision(
+            event_id=new_uuid7(wall),
+            hlc=stamp,
+            center_id=self.center_id,
+            transaction_id=transaction_id,
+            agency_code=agency,
+            decision=decision,
+            reason_code="not_eligible" if decision == "rejected" else "",
+            note="المستند مرفق",
+            actor_id="s-0042",
+            recorded_at_ms=wall,
+        )
 
     def seal(
         self,
@@ -168,9 +218,10 @@ class ScriptedNode:
             headers["content-type"] = "application/json"
         return self.http.request(method, target, content=body, headers=headers)
 
-    def pull(self, after: int, *, time_ms: int) -> ChangeSet:
+    def pull(self, after: int, *, time_ms: int, feed: int = FEED_VERSION) -> ChangeSet:
         assert self.hub_verify_key is not None and self.node_id is not None
-        response = self.signed("GET", f"/v1/changes?after={after}", time_ms=time_ms)
+        target = f"/v1/changes?after={after}&feed={feed}"
+        response = self.signed("GET", target, time_ms=time_ms)
         assert response.status_code == 200, response.text
         return open_changes(
             parse_envelope(response.content),

@@ -17,11 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from central_hub.api import create_app
-from central_hub.auth import hash_secret, new_api_token
 from central_hub.keystore import HubIdentity
 from central_hub.settings import HubSettings
 from central_hub.storage import schema
-from sync_protocol import OpeningKey, SigningKey, StatusChange, seal_batch
+from sync_protocol import OpeningKey, SigningKey, seal_batch
 from sync_protocol.changes import CatalogChange, RevocationChange
 from tests.hub.conftest import HOLD_MS
 from tests.hub.inprocess import hub_store, provision_token
@@ -346,48 +345,6 @@ def test_the_feed_starts_with_the_catalog(node: ScriptedNode) -> None:
     assert isinstance(changes.changes[0], CatalogChange)
     assert len(changes.changes[0].catalog.services) >= 40
     assert node.pull(changes.cursor, time_ms=T0_MS).changes == ()
-
-
-def test_an_agency_decision_reaches_the_originating_center(
-    client: TestClient, node: ScriptedNode
-) -> None:
-    token = new_api_token()
-    hub_store(client).create_api_token(hash_secret(token), "agency", "passports", T0_MS)
-    node.push(node.seal(node.records(1)))
-    txn = _first_transaction(client)
-    response = client.post(
-        f"/v1/transactions/{txn}/status",
-        json={"status": "approved", "actor_id": "agency-passports", "note": "تمت الموافقة"},
-        headers={"authorization": f"Bearer {token}"},
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["current_status"] == "approved"
-    statuses = [c for c in node.pull(0, time_ms=T0_MS).changes if isinstance(c, StatusChange)]
-    assert [(str(c.record.transaction_id), c.record.status) for c in statuses] == [
-        (txn, "approved")
-    ]
-
-
-def _first_transaction(client: TestClient) -> str:
-    with hub_store(client).engine.connect() as connection:
-        return connection.execute(select(schema.transactions.c.transaction_id)).scalar_one()
-
-
-def test_agency_decisions_need_an_agency_token(client: TestClient, node: ScriptedNode) -> None:
-    node.push(node.seal(node.records(1)))
-    url = f"/v1/transactions/{_first_transaction(client)}/status"
-    body = {"status": "approved", "actor_id": "agency-passports"}
-    _problem(client.post(url, json=body), 401, "missing_token")
-    _problem(
-        client.post(url, json=body, headers={"authorization": "Bearer nope"}), 401, "unknown_token"
-    )
-    operator = new_api_token()
-    hub_store(client).create_api_token(hash_secret(operator), "operator", "it", T0_MS)
-    _problem(
-        client.post(url, json=body, headers={"authorization": f"Bearer {operator}"}),
-        403,
-        "wrong_role",
-    )
 
 
 def test_revocations_reach_every_center(client: TestClient, node: ScriptedNode) -> None:

@@ -52,8 +52,9 @@ def _chunked(size: int) -> Iterator[bytes]:
 @pytest.fixture
 def agency(client: TestClient) -> dict[str, str]:
     token = new_api_token()
-    hub_store(client).create_api_token(hash_secret(token), "agency", "passports", T0_MS)
-    return {"authorization": f"Bearer {token}"}
+    store = hub_store(client)
+    store.create_api_token(hash_secret(token), "agency", "officer-1", T0_MS, agency_code="health")
+    return {"authorization": f"Bearer {token}", "idempotency-key": "key-00000001"}
 
 
 DECLARED = {"content-length": str(MAX_JSON_BYTES + 1), "content-type": "application/json"}
@@ -121,14 +122,14 @@ def test_signed_routes_refuse_an_oversize_body(
     assert _digest(client) == before  # not even the nonce is consumed
 
 
-# --- POST /v1/transactions/{id}/status (agency) -------------------------------------------------
+# --- POST /v1/agency/transactions/{id}/decisions (agency) ----------------------------------------
 
 
 def test_agency_route_refuses_a_declared_oversize_body(
     client: TestClient, agency: dict[str, str]
 ) -> None:
     before = _digest(client)
-    url = f"/v1/transactions/{uuid.uuid4()}/status"
+    url = f"/v1/agency/transactions/{uuid.uuid4()}/decisions"
     _too_large(client.post(url, content=b"{}", headers=DECLARED | agency))
     assert _digest(client) == before
 
@@ -137,13 +138,13 @@ def test_agency_route_refuses_an_oversize_chunked_body(
     client: TestClient, agency: dict[str, str]
 ) -> None:
     before = _digest(client)
-    url = f"/v1/transactions/{uuid.uuid4()}/status"
+    url = f"/v1/agency/transactions/{uuid.uuid4()}/decisions"
     _too_large(client.post(url, content=_chunked(MAX_JSON_BYTES + 1), headers=agency))
     assert _digest(client) == before
 
 
 def test_agency_route_reads_no_body_without_a_token(client: TestClient) -> None:
-    url = f"/v1/transactions/{uuid.uuid4()}/status"
+    url = f"/v1/agency/transactions/{uuid.uuid4()}/decisions"
     response = client.post(url, content=b"{}", headers=DECLARED)
     assert (response.status_code, response.json()["code"]) == (401, "missing_token")
 

@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import or_, select
 
 from central_hub.api import create_app
-from central_hub.catalog import publish_catalog
+from central_hub.catalog import publish_catalog, shipped_catalog
 from central_hub.enrollment import provision_center
-from central_hub.feed import build_changes, max_page_payload_bytes, record_agency_decision
+from central_hub.errors import UpgradeRequired
+from central_hub.feed import build_changes, max_page_payload_bytes
 from central_hub.keystore import HubIdentity
 from central_hub.settings import HubSettings
 from central_hub.storage import schema
@@ -31,9 +32,12 @@ from sync_protocol import (
     Limits,
     OpeningKey,
     SigningKey,
+    encode_json,
+    new_transaction_decision,
     new_uuid7,
     open_changes,
     parse_envelope,
+    record_to_dict,
 )
 from sync_protocol.changes import ChangeSet, RevocationChange
 from sync_protocol.envelope import DEFAULT_LIMITS, seal_envelope
@@ -44,16 +48,21 @@ LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
 
 
 def _catalog(version: int, services: int, pad: int) -> bytes:
-    """A valid catalog of roughly ``services * pad * 20`` bytes."""
+    """A valid successor of the shipped catalog: its services, then ``services`` more of
+    roughly ``pad * 20`` bytes each."""
 
     def text(index: int, word: str) -> str:
         spelled = "".join(LETTERS[int(d)] for d in str(index))  # names may hold no digits
         return f"{word} {spelled} " + LETTERS[index % len(LETTERS)] * pad
 
+    shipped = json.loads(shipped_catalog())
+    agencies = [*shipped["agencies"], {"code": "agency-x", "name_ar": "جهة", "name_en": "Agency"}]
     return json.dumps(
         {
             "version": version,
-            "services": [
+            "agencies": sorted(agencies, key=lambda agency: agency["code"]),
+            "services": shipped["services"]
+            + [
                 {
                     "code": f"GEN-S{i:05d}",
                     "name_ar": text(i, "خدمة"),
@@ -67,6 +76,7 @@ def _catalog(version: int, services: int, pad: int) -> bytes:
                         {"name_ar": text(j, "مستند"), "name_en": f"Document {j}"} for j in range(4)
                     ],
                     "active": True,
+                    "approvals": [],
                 }
                 for i in range(services)
             ],
@@ -76,17 +86,22 @@ def _catalog(version: int, services: int, pad: int) -> bytes:
 
 
 def _status_events(store: SqlStore, clock: HybridClock, center: str, count: int) -> None:
+    """``count`` agency decisions of about 1 kB each on the feed of ``center``."""
     for index in range(count):
-        record_agency_decision(
-            store,
-            clock,
-            transaction_id=new_uuid7(T0_MS + index),
+        record = new_transaction_decision(
+            event_id=new_uuid7(T0_MS),
+            hlc=clock.tick(),
             center_id=center,
-            status="approved",
-            actor_id="agency-passports",
+            transaction_id=new_uuid7(T0_MS + index),
+            agency_code="passports",
+            decision="info_requested",
+            reason_code="missing_document",
             note="ملاحظة " + LETTERS[index % len(LETTERS)] * 400,
-            now_ms=T0_MS,
+            actor_id="officer-12",
+            recorded_at_ms=T0_MS,
         )
+        body = encode_json(record_to_dict(record)).decode("utf-8")
+        store.append_change(center, "decision", body, T0_MS)
 
 
 def _revocations(store: SqlStore, count: int) -> int:
@@ -119,7 +134,7 @@ def _pull_everything(
     pages: list[ChangeSet] = []
     after = 0
     for _ in range(max_pages):
-        response = node.signed("GET", f"/v1/changes?after={after}", time_ms=T0_MS)
+        response = node.signed("GET", f"/v1/changes?after={after}&feed=2", time_ms=T0_MS)
         assert response.status_code == 200, response.text
         envelope = parse_envelope(response.content)  # default limits, as the edge does
         header = envelope.header
@@ -157,7 +172,7 @@ def test_large_catalogs_and_many_events_arrive_once_in_byte_bounded_pages(
         assert node.enroll(token).status_code == 200
         provision_center(store, "aswan", "أسوان", now_ms=T0_MS, ttl_hours=1)
         hub_clock = HybridClock(identity.node_id, clock)
-        for version in range(2, 6):
+        for version in range(3, 7):
             publish_catalog(store, _catalog(version, services=60, pad=40), T0_MS)
             _status_events(store, hub_clock, "arish", 40)
             _status_events(store, hub_clock, "aswan", 10)  # never in arish's pages
@@ -238,6 +253,7 @@ def test_every_page_fits_the_envelope_limits_it_is_built_for(
             page_size=200,
             page_bytes=10**9,  # only the envelope limits bound these pages
             limits=limits,
+            feed=2,
         )
         assert len(sealed) <= limits.max_envelope_bytes
         page = open_changes(
@@ -286,7 +302,7 @@ def test_the_feed_is_sealed_in_the_envelope_version_the_node_asks_for(
 ) -> None:
     """Without ``envelope`` the answer is version 1: what a node from before version 2
     opens. A node that asks gets its version."""
-    response = node.signed("GET", f"/v1/changes?after=0{asked}", time_ms=T0_MS)
+    response = node.signed("GET", f"/v1/changes?after=0{asked}&feed=2", time_ms=T0_MS)
     assert response.status_code == 200, response.text
     envelope = parse_envelope(response.content)
     assert envelope.header.version == sealed_as
@@ -308,3 +324,58 @@ def test_an_envelope_version_the_hub_cannot_seal_is_a_bad_request(
     response = node.signed("GET", f"/v1/changes?after=0&envelope={asked}", time_ms=T0_MS)
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "invalid_request"
+
+
+# --- a node of the previous release --------------------------------------------------------
+
+
+def test_a_previous_release_node_gets_what_it_reads_then_upgrade_required(
+    store: SqlStore, identity: HubIdentity
+) -> None:
+    """A node that does not ask for feed 2 gets the changes it can open, a page that ends
+    before the first one it cannot, then ``426 upgrade_required``: never a skipped
+    change, never one it would fail to parse."""
+    opening_key = OpeningKey.generate()
+    node = _node_row(store, opening_key)
+    old_catalog = json.loads(shipped_catalog())
+    old_catalog = {
+        "version": 1,
+        "services": [
+            {k: v for k, v in s.items() if k != "approvals"} for s in old_catalog["services"]
+        ],
+    }
+    store.publish_catalog(1, json.dumps(old_catalog, ensure_ascii=False), T0_MS)
+    revoked = _revocations(store, 1)
+    _status_events(store, HybridClock(identity.node_id, lambda: T0_MS), "arish", 1)
+
+    def ask(after: int, feed: int) -> bytes:
+        return build_changes(
+            store,
+            identity,
+            node,
+            after=after,
+            now_ms=T0_MS,
+            page_size=200,
+            page_bytes=10**9,
+            feed=feed,
+        )
+
+    page = open_changes(
+        parse_envelope(ask(0, 1)),
+        after=0,
+        node_id=node.node_id,
+        hub_key=identity.signing_key.public,
+        node_key=opening_key,
+    )
+    assert ([c.cursor for c in page.changes][-1], page.has_more) == (revoked, True)
+    with pytest.raises(UpgradeRequired) as refused:
+        ask(page.cursor, 1)
+    assert refused.value.code == "upgrade_required" and refused.value.status == 426
+    newer = open_changes(
+        parse_envelope(ask(page.cursor, 2)),
+        after=page.cursor,
+        node_id=node.node_id,
+        hub_key=identity.signing_key.public,
+        node_key=opening_key,
+    )
+    assert [type(change).__name__ for change in newer.changes] == ["DecisionChange"]

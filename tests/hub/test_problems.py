@@ -35,7 +35,8 @@ def _problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyp
 @pytest.fixture
 def agency_token(client: TestClient) -> str:
     token = new_api_token()
-    hub_store(client).create_api_token(hash_secret(token), "agency", "passports", T0_MS)
+    store = hub_store(client)
+    store.create_api_token(hash_secret(token), "agency", "officer-1", T0_MS, agency_code="health")
     return token
 
 
@@ -154,24 +155,38 @@ def test_a_malformed_heartbeat_is_400_naming_the_fields(
     assert ["pending_events"] in [error["loc"] for error in problem["errors"]]
 
 
+def _decisions(transaction_id: object) -> str:
+    return f"/v1/agency/transactions/{transaction_id}/decisions"
+
+
 def test_the_agency_route_checks_the_token_before_the_body(client: TestClient) -> None:
-    response = client.post(f"/v1/transactions/{uuid.uuid4()}/status", content=b"not json")
+    response = client.post(_decisions(uuid.uuid4()), content=b"not json")
     _problem(response, 401, "missing_token")
-    response = client.post("/v1/transactions/not-a-uuid/status", json={})
+    response = client.post(_decisions("not-a-uuid"), json={})
     _problem(response, 401, "missing_token")
 
 
 def test_the_agency_route_answers_bad_input_with_400(client: TestClient, agency_token: str) -> None:
-    auth = {"authorization": f"Bearer {agency_token}"}
-    body = {"status": "approved", "actor_id": "agency-passports"}
-    response = client.post("/v1/transactions/not-a-uuid/status", json=body, headers=auth)
+    auth = {"authorization": f"Bearer {agency_token}", "idempotency-key": "k-0000001"}
+    response = client.post(_decisions("not-a-uuid"), json={"decision": "approved"}, headers=auth)
     problem = _problem(response, 400, "invalid_request")
     assert problem["errors"][0]["loc"] == ["path", "transaction_id"]
-    response = client.post(
-        f"/v1/transactions/{uuid.uuid4()}/status", json={"status": "approved"}, headers=auth
-    )
+    response = client.post(_decisions(uuid.uuid4()), json={"note": "x"}, headers=auth)
     problem = _problem(response, 400, "invalid_request")
-    assert problem["errors"][0]["loc"] == ["actor_id"]
+    assert problem["errors"][0]["loc"] == ["decision"]
+    no_key = {"authorization": auth["authorization"]}
+    response = client.post(_decisions(uuid.uuid4()), json={"decision": "approved"}, headers=no_key)
+    problem = _problem(response, 400, "invalid_request")
+    assert problem["errors"][0]["loc"] == ["header", "idempotency-key"]
+
+
+def test_the_previous_releases_agency_routes_are_gone_with_a_hint(client: TestClient) -> None:
+    for response in (
+        client.get("/v1/transactions"),
+        client.post(f"/v1/transactions/{uuid.uuid4()}/status", json={"status": "approved"}),
+    ):
+        problem = _problem(response, 410, "route_retired")
+        assert "/v1/agency/queue" in problem["hint"]
 
 
 def test_openapi_never_advertises_422_and_documents_every_json_body(client: TestClient) -> None:
@@ -180,7 +195,7 @@ def test_openapi_never_advertises_422_and_documents_every_json_body(client: Test
     for path, method in [
         ("/v1/enroll", "post"),
         ("/v1/heartbeat", "post"),
-        ("/v1/transactions/{transaction_id}/status", "post"),
+        ("/v1/agency/transactions/{transaction_id}/decisions", "post"),
     ]:
         operation = spec["paths"][path][method]
         assert "application/json" in operation["requestBody"]["content"], path

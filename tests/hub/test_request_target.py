@@ -45,7 +45,8 @@ def test_a_signature_over_the_decoded_path_does_not_cover_the_encoded_one(
 
 def test_the_query_is_signed_raw_too(node: ScriptedNode) -> None:
     assert node.node_id is not None and node.hub_verify_key is not None
-    response = _send(node, signed="/v1/changes?after=%30", sent="/v1/changes?after=%30")
+    target = "/v1/changes?after=%30&feed=2"
+    response = _send(node, signed=target, sent=target)
     assert response.status_code == 200, response.text
     changes = open_changes(
         parse_envelope(response.content),
@@ -55,7 +56,7 @@ def test_the_query_is_signed_raw_too(node: ScriptedNode) -> None:
         node_key=node.opening_key,
     )
     assert changes.changes  # the shipped catalog, for after=0
-    response = _send(node, signed="/v1/changes?after=0", sent="/v1/changes?after=%30")
+    response = _send(node, signed="/v1/changes?after=0&feed=2", sent="/v1/changes?after=%30&feed=2")
     assert (response.status_code, response.json()["code"]) == (401, "invalid_signature")
 
 

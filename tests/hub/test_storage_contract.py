@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,20 +12,48 @@ from sqlalchemy import func, select
 
 from central_hub.storage import schema
 from central_hub.storage.engine import create_hub_engine
-from central_hub.storage.store import ChainMoved, NodeRow, SqlStore
+from central_hub.storage.store import ChainMoved, DecisionReplay, NodeRow, SqlStore, TokenRow
 from sync_protocol import (
     GENESIS_HASH,
     HlcStamp,
+    Record,
+    Summary,
     TransactionStatus,
+    WorkflowError,
+    decode_json,
     encode_json,
     new_transaction_created,
+    new_transaction_decision,
     new_transaction_status,
     new_uuid7,
+    record_from_dict,
     record_to_dict,
 )
 from tests.hub.nodes import T0_MS
 
 NODE = uuid.UUID("019b76da-a800-7000-8000-0000000000aa")
+HUB = uuid.UUID("019b76da-a800-7000-8000-0000000000ff")
+# A catalog of the previous release (format 1): CIV-BIRTH owned by civil-status.
+CATALOG_V1 = json.dumps(
+    {
+        "version": 1,
+        "services": [
+            {
+                "code": "CIV-BIRTH",
+                "name_ar": "شهادة ميلاد",
+                "name_en": "Birth certificate",
+                "category": "civil_status",
+                "agency_code": "civil-status",
+                "agency_ar": "الأحوال المدنية",
+                "agency_en": "Civil Status",
+                "fee_piasters": 1000,
+                "required_documents": [],
+                "active": True,
+            }
+        ],
+    },
+    ensure_ascii=False,
+)
 
 
 def _node(node_id: uuid.UUID = NODE) -> NodeRow:
@@ -37,7 +66,7 @@ def _enrolled(store: SqlStore) -> None:
     assert store.redeem_enrollment_token("h" * 64, _node(), "v1", T0_MS).outcome == "redeemed"
 
 
-def _records(count: int, start: int = 0):  # type: ignore[no-untyped-def]
+def _records(count: int, start: int = 0, agencies=()):  # type: ignore[no-untyped-def]
     return [
         new_transaction_created(
             event_id=new_uuid7(T0_MS + start + i),
@@ -49,6 +78,7 @@ def _records(count: int, start: int = 0):  # type: ignore[no-untyped-def]
             fee_piasters=1000,
             staff_id="s-1",
             recorded_at_ms=T0_MS,
+            required_agencies=agencies,
         )
         for i in range(count)
     ]
@@ -184,10 +214,12 @@ def test_catalog_versions_publish_once(store: SqlStore) -> None:
     assert store.latest_catalog() == (2, '{"v":2}')
 
 
-def test_api_tokens_resolve_to_their_role(store: SqlStore) -> None:
-    store.create_api_token("t" * 64, "agency", "passports", T0_MS)
-    assert store.api_token_role("t" * 64) == "agency"
-    assert store.api_token_role("u" * 64) is None
+def test_api_tokens_resolve_to_their_role_and_agency(store: SqlStore) -> None:
+    store.create_api_token("t" * 64, "agency", "officer-12", T0_MS, agency_code="health")
+    store.create_api_token("o" * 64, "operator", "it-desk", T0_MS)
+    assert store.api_token("t" * 64) == TokenRow("agency", "officer-12", "health")
+    assert store.api_token("o" * 64) == TokenRow("operator", "it-desk", None)
+    assert store.api_token("u" * 64) is None
 
 
 def _status(transaction_id: uuid.UUID, status: str, at: int) -> TransactionStatus:
@@ -198,6 +230,23 @@ def _status(transaction_id: uuid.UUID, status: str, at: int) -> TransactionStatu
         transaction_id=transaction_id,
         status=status,
         actor_id="s-1",
+        recorded_at_ms=T0_MS + at,
+    )
+
+
+def _decision(transaction_id: uuid.UUID, agency: str, decision: str, at: int) -> Record:
+    return new_transaction_decision(
+        event_id=new_uuid7(T0_MS + at),
+        hlc=HlcStamp(T0_MS + at, 0, HUB),
+        center_id="arish",
+        transaction_id=transaction_id,
+        agency_code=agency,
+        decision=decision,
+        reason_code={"rejected": "not_eligible", "info_requested": "missing_document"}.get(
+            decision, ""
+        ),
+        note="صورة العقد" if decision == "info_requested" else "",
+        actor_id="officer-12",
         recorded_at_ms=T0_MS + at,
     )
 
@@ -213,6 +262,17 @@ def _projection(store: SqlStore) -> dict[str, tuple[object, ...]]:
         return {row.transaction_id: tuple(row[1:]) for row in rows}
 
 
+def _lanes(store: SqlStore, transaction_id: uuid.UUID) -> dict[str, tuple[object, ...]]:
+    lanes = schema.approvals.c
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(lanes.agency_code, lanes.state, lanes.queue_since_ms).where(
+                lanes.transaction_id == str(transaction_id)
+            )
+        )
+        return {row.agency_code: (row.state, row.queue_since_ms) for row in rows}
+
+
 def _event_count(store: SqlStore) -> int:
     with store.engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(schema.events)).scalar_one())
@@ -222,18 +282,20 @@ def test_a_batch_mixing_new_and_known_events_counts_each_and_projects_the_new(
     store: SqlStore,
 ) -> None:
     _enrolled(store)
-    first, second = _records(2)
+    first, second = _records(2, agencies=("health",))
     assert _commit(store, 1, [first, second]).receipt == b"2/0"
     third = _records(1, start=50)[0]
-    mixed = [first, _status(first.transaction_id, "approved", 60), second, third]
+    mixed = [first, _decision(first.transaction_id, "health", "approved", 60), second, third]
     outcome = _commit(store, 2, mixed, b"\x02" * 32)
     assert (outcome.records_accepted, outcome.records_known) == (2, 2)
     assert _event_count(store) == 4
     assert _projection(store) == {
         str(first.transaction_id): ("approved", "CIV-BIRTH", 1000),
-        str(second.transaction_id): ("created", "CIV-BIRTH", 1000),
+        str(second.transaction_id): ("in_review", "CIV-BIRTH", 1000),
         str(third.transaction_id): ("created", "CIV-BIRTH", 1000),
     }
+    assert _lanes(store, second.transaction_id) == {"health": ("pending", T0_MS)}
+    assert _lanes(store, first.transaction_id) == {"health": ("approved", None)}
 
 
 def test_a_batch_of_known_events_only_stores_the_batch_and_changes_nothing_else(
@@ -249,63 +311,131 @@ def test_a_batch_of_known_events_only_stores_the_batch_and_changes_nothing_else(
     assert store.chain_snapshot(NODE, 2).receipt_at_seq == b"0/3"
 
 
-def test_the_projection_keeps_the_highest_precedence_whatever_the_arrival_order(
+def test_the_projection_is_the_state_function_whatever_the_arrival_order(
     store: SqlStore,
 ) -> None:
     _enrolled(store)
-    created = _records(1)[0]
+    created = _records(1, agencies=("civil-defense", "health"))[0]
     txn = created.transaction_id
-    # The delivery arrives before the transaction it closes, then a stale review.
+    # The delivery arrives before the transaction it closes, then decisions.
     _commit(store, 1, [_status(txn, "delivered", 30)])
     assert _projection(store) == {str(txn): ("delivered", None, None)}
-    _commit(store, 2, [created, _status(txn, "in_review", 40)], b"\x02" * 32)
+    _commit(store, 2, [created, _decision(txn, "health", "approved", 20)], b"\x02" * 32)
     assert _projection(store) == {str(txn): ("delivered", "CIV-BIRTH", 1000)}
-    # Within one batch as well: the highest key wins, not the last record.
-    _commit(store, 3, [_status(txn, "rejected", 50), _status(txn, "approved", 51)], b"\x03" * 32)
+    # Within one batch as well: the rejection outranks the approval, whatever the order.
+    decisions = [_decision(txn, "civil-defense", "rejected", 10)]
+    decisions.append(_decision(txn, "civil-defense", "approved", 11))
+    _commit(store, 3, decisions, b"\x03" * 32)
+    assert _lanes(store, txn)["civil-defense"][0] == "rejected"
     assert _projection(store)[str(txn)][0] == "delivered"
 
 
 def test_large_batches_merge_the_projection_as_small_ones_do(store: SqlStore) -> None:
-    # Enough new transactions in each batch that PostgreSQL COPYs them (and upserts the
+    # Enough new transactions in each batch that PostgreSQL COPYs them (and folds the
     # rest): the merge must not depend on which way a row went in.
     _enrolled(store)
-    created = _records(1)[0]
+    created = _records(1, agencies=("health",))[0]
     txn = created.transaction_id
-    filler = iter(_records(200, start=1000))
+    filler = iter(_records(200, start=1000, agencies=("health", "local-unit")))
 
     def padded(*records):  # type: ignore[no-untyped-def]
         return [*records, *(next(filler) for _ in range(40))]
 
-    _commit(store, 1, padded(_status(txn, "delivered", 30)))  # its row made by the status
-    _commit(store, 2, padded(created, _status(txn, "in_review", 40)), b"\x02" * 32)
-    _commit(store, 3, padded(_status(txn, "approved", 51)), b"\x03" * 32)
+    _commit(store, 1, padded(_decision(txn, "health", "info_requested", 30)))  # row first
+    _commit(store, 2, padded(created, _decision(txn, "health", "info_provided", 40)), b"\x02" * 32)
+    assert _lanes(store, txn) == {"health": ("pending", T0_MS + 40)}
+    _commit(store, 3, padded(_decision(txn, "health", "approved", 51)), b"\x03" * 32)
     projection = _projection(store)
-    assert projection[str(txn)] == ("delivered", "CIV-BIRTH", 1000)
+    assert projection[str(txn)] == ("approved", "CIV-BIRTH", 1000)
     assert len(projection) == 1 + 3 * 40
     assert _event_count(store) == 4 + 3 * 40
+    assert {state for state, _ in _lanes(store, next(filler).transaction_id).values()} <= {
+        "pending"
+    }
 
 
-def test_of_two_equal_statuses_the_later_clock_wins_even_when_it_arrived_first(
+def test_of_two_equal_decisions_the_later_clock_wins_even_when_it_arrived_first(
     store: SqlStore,
 ) -> None:
     _enrolled(store)
-    created = _records(1)[0]
+    created = _records(1, agencies=("health",))[0]
     txn = created.transaction_id
-    _commit(store, 1, [created, _status(txn, "approved", 90)])
-    _commit(store, 2, [_status(txn, "approved", 80)], b"\x02" * 32)
+    _commit(store, 1, [created, _decision(txn, "health", "approved", 90)])
+    _commit(store, 2, [_decision(txn, "health", "approved", 80)], b"\x02" * 32)
     with store.engine.connect() as connection:
-        key = connection.execute(select(schema.transactions.c.status_key)).scalar_one()
-    assert key.startswith(f"2|{HlcStamp(T0_MS + 90, 0, NODE).encode()}|")
+        key = connection.execute(select(schema.approvals.c.lane_key)).scalar_one()
+    assert key.startswith(f"2|{HlcStamp(T0_MS + 90, 0, HUB).encode()}|")
 
 
-def test_a_hub_event_is_projected_and_queued_for_its_center(store: SqlStore) -> None:
+def test_the_previous_releases_agency_statuses_decide_for_the_services_owner(
+    store: SqlStore,
+) -> None:
     _enrolled(store)
-    created = _records(1)[0]
+    store.publish_catalog(1, CATALOG_V1, T0_MS)
+    legacy = _records(1, agencies=None)[0]
+    _commit(store, 1, [legacy, _status(legacy.transaction_id, "in_review", 5)])
+    assert _lanes(store, legacy.transaction_id) == {
+        "": ("pending", None),
+        "civil-status": ("pending", T0_MS + 5),
+    }
+    _commit(store, 2, [_status(legacy.transaction_id, "approved", 9)], b"\x02" * 32)
+    assert _projection(store)[str(legacy.transaction_id)][0] == "approved"
+
+
+def _decide(store: SqlStore, txn: uuid.UUID, decision: str, key: str, at: int):  # type: ignore[no-untyped-def]
+    def make(center: str, summary: Summary) -> Record:
+        assert center == "arish" and summary.opened
+        return _decision(txn, "health", decision, at)
+
+    return store.decide(
+        transaction_id=txn,
+        agency_code="health",
+        idempotency_key=key,
+        request={"decision": decision},
+        now_ms=T0_MS + at,
+        make=make,  # type: ignore[arg-type]
+        answer=lambda record, after: {"event_id": str(record.event_id), "lanes": len(after.lanes)},
+    )
+
+
+def test_a_hub_decision_is_projected_queued_for_its_center_and_answered_once(
+    store: SqlStore,
+) -> None:
+    _enrolled(store)
+    created = _records(1, agencies=("health",))[0]
     _commit(store, 1, [created])
-    cursor = store.record_hub_event(_status(created.transaction_id, "approved", 70), T0_MS)
-    assert store.transaction_status(created.transaction_id) == "approved"
-    page = store.changes_after("arish", cursor - 1, max_rows=10, max_body_bytes=10**6)
-    assert [(c.cursor, c.kind) for c in page.rows] == [(cursor, "status")]
+    answer, replayed = _decide(store, created.transaction_id, "approved", "key-00001", 70)
+    assert not replayed and answer["lanes"] == 1
+    assert _projection(store)[str(created.transaction_id)][0] == "approved"
+    page = store.changes_after("arish", 0, max_rows=10, max_body_bytes=10**6)
+    assert [c.kind for c in page.rows] == ["decision"]
+    again, replayed = _decide(store, created.transaction_id, "approved", "key-00001", 99)
+    assert (again, replayed) == (answer, True)
+    assert _event_count(store) == 2
+    with pytest.raises(DecisionReplay):
+        _decide(store, created.transaction_id, "rejected", "key-00001", 99)
+
+
+def test_a_refused_decision_writes_nothing(store: SqlStore) -> None:
+    _enrolled(store)
+    created = _records(1, agencies=("health",))[0]
+    _commit(store, 1, [created])
+
+    def refuse(center: str, summary: Summary) -> Record:
+        raise WorkflowError("wrong_agency", "not this agency")
+
+    with pytest.raises(WorkflowError):
+        store.decide(
+            transaction_id=created.transaction_id,
+            agency_code="passports",
+            idempotency_key="key-00002",
+            request={},
+            now_ms=T0_MS,
+            make=refuse,  # type: ignore[arg-type]
+            answer=lambda record, after: {},
+        )
+    assert _event_count(store) == 1
+    assert store.changes_after("arish", 0, max_rows=10, max_body_bytes=10**6).rows == ()
 
 
 def test_stored_bodies_are_each_records_canonical_json(store: SqlStore) -> None:
@@ -322,10 +452,14 @@ def test_stored_bodies_are_each_records_canonical_json(store: SqlStore) -> None:
 
 def test_an_event_the_hub_stored_counts_as_known_in_a_later_batch(store: SqlStore) -> None:
     _enrolled(store)
-    created = _records(1)[0]
+    created = _records(1, agencies=("health",))[0]
     _commit(store, 1, [created])
-    approved = _status(created.transaction_id, "approved", 70)
-    store.record_hub_event(approved, T0_MS)
+    answer, _ = _decide(store, created.transaction_id, "approved", "key-00003", 70)
+    with store.engine.connect() as connection:
+        body = connection.execute(
+            select(schema.events.c.body).where(schema.events.c.event_id == answer["event_id"])
+        ).scalar_one()
+    approved = record_from_dict(decode_json(body.encode("utf-8")))
     fresh = _records(1, start=80)
     outcome = _commit(store, 2, [approved, *fresh], b"\x02" * 32)
     assert (outcome.records_accepted, outcome.records_known) == (1, 1)

@@ -191,36 +191,46 @@ def test_restore_from_an_old_backup_is_detected_and_nothing_merges_twice(
     assert sorted(HubView(hub).created_transactions("aswan")) == sorted(first + second)
 
 
-def test_agency_decision_at_the_hub_reaches_the_center(hub: HubProcess, tmp_path: Path) -> None:
+def test_agency_decisions_at_the_hub_reach_the_center(hub: HubProcess, tmp_path: Path) -> None:
     edge = enrolled_edge(hub, tmp_path, "giza", "مركز خدمات مصر بالجيزة")
-    approved, rejected = edge.record(national_id(1), "أ"), edge.record(national_id(2), "ب")
+    # A first-time passport needs national security and passports.
+    approved = edge.record(national_id(1), "أحمد", service="PAS-NEW")
+    rejected = edge.record(national_id(2), "بسمة", service="PAS-NEW")
     edge.ok("sync", "--once")
-    token = json.loads(
-        run_cli(
+    tokens = {}
+    for agency in ("national-security", "passports"):
+        created = run_cli(
             "central_hub",
             "token",
             "create",
             "--role",
             "agency",
+            "--agency",
+            agency,
             "--name",
-            "passports",
+            "officer-7",
             "--data-dir",
             str(hub.data_dir),
             "--db",
             hub.db_url,
             "--json",
         )
-    )["token"]
-    for transaction, decision in ((approved, "approved"), (rejected, "rejected")):
+        tokens[agency] = {"authorization": f"Bearer {json.loads(created)['token']}"}
+    decisions = (
+        (approved, "national-security", {"decision": "approved"}),
+        (approved, "passports", {"decision": "approved", "note": "checked"}),
+        (rejected, "passports", {"decision": "rejected", "reason_code": "documents_invalid"}),
+    )
+    for index, (transaction, agency, body) in enumerate(decisions):
         answer = httpx.post(
-            f"{hub.url}/v1/transactions/{transaction}/status",
-            json={"status": decision, "actor_id": "officer-7", "note": "checked"},
-            headers={"authorization": f"Bearer {token}"},
+            f"{hub.url}/v1/agency/transactions/{transaction}/decisions",
+            json=body,
+            headers=tokens[agency] | {"idempotency-key": f"giza-decision-{index}"},
         )
         assert answer.status_code == 200, answer.text
 
     report = json.loads(edge.ok("sync", "--once", "--json"))
-    assert report["status_events_received"] == 2
+    assert report["status_events_received"] == 3
     assert edge.show(approved)["status"] == "approved"
     assert edge.show(rejected)["status"] == "rejected"
     again = json.loads(edge.ok("sync", "--once", "--json"))

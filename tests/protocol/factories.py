@@ -10,10 +10,14 @@ from hypothesis import strategies as st
 
 from sync_protocol import (
     GOVERNORATES,
+    INFORMATION_REASONS,
+    REJECTION_REASONS,
     HlcStamp,
     TransactionCreated,
+    TransactionDecision,
     TransactionStatus,
     new_transaction_created,
+    new_transaction_decision,
     new_transaction_status,
     new_uuid7,
 )
@@ -48,17 +52,49 @@ def created(
     counter: int = 0,
     center: str = "arish",
     national: str | None = None,
+    service: str = "CIV-BIRTH",
+    agencies: tuple[str, ...] | None = (),
 ) -> TransactionCreated:
+    """A ``transaction.created``; ``agencies`` None gives the previous release's form."""
     event_id = next_uuid7(wall_ms)
     return new_transaction_created(
         event_id=event_id,
         hlc=HlcStamp(wall_ms, counter, node),
         center_id=center,
-        service_code="CIV-BIRTH",
+        service_code=service,
         national_id=national or national_id(),
         citizen_name=name,
         fee_piasters=fee_piasters,
         staff_id="s-0042",
+        recorded_at_ms=wall_ms,
+        required_agencies=agencies,
+    )
+
+
+def decision(
+    transaction_id: uuid.UUID,
+    agency: str,
+    outcome: str,
+    *,
+    node: uuid.UUID = NODE_B,
+    wall_ms: int = T0_MS + 1000,
+    counter: int = 0,
+    center: str = "arish",
+    reason: str | None = None,
+    note: str | None = None,
+) -> TransactionDecision:
+    """A ``transaction.decision``; the reason and note default to what ``outcome`` needs."""
+    default_reason = {"rejected": "not_eligible", "info_requested": "missing_document"}
+    return new_transaction_decision(
+        event_id=next_uuid7(wall_ms),
+        hlc=HlcStamp(wall_ms, counter, node),
+        center_id=center,
+        transaction_id=transaction_id,
+        agency_code=agency,
+        decision=outcome,
+        reason_code=default_reason.get(outcome, "") if reason is None else reason,
+        note=("صورة عقد الإيجار" if outcome == "info_requested" else "") if note is None else note,
+        actor_id="officer-12" if outcome != "info_provided" else "s-0042",
         recorded_at_ms=wall_ms,
     )
 
@@ -108,8 +144,15 @@ nodes = st.sampled_from([NODE_A, NODE_B])
 hlc_stamps = st.builds(HlcStamp, st.integers(T0_MS, T0_MS + 10**6), st.integers(0, 50), nodes)
 
 
+AGENCY_CODES = ("civil-defense", "health", "local-unit", "passports")
+agency_lists = st.one_of(
+    st.none(), st.lists(st.sampled_from(AGENCY_CODES), unique=True, max_size=3).map(sorted)
+).map(lambda codes: None if codes is None else tuple(codes))
+
+
 @st.composite
 def created_records(draw: st.DrawFn) -> TransactionCreated:
+    """Either form: with ``required_agencies`` (this release) or without (the previous)."""
     event_id = draw(uuid7s)
     return TransactionCreated(
         event_id=event_id,
@@ -122,6 +165,7 @@ def created_records(draw: st.DrawFn) -> TransactionCreated:
         fee_piasters=draw(st.integers(0, 100_000_000)),
         staff_id=draw(st.from_regex(r"s-[0-9]{1,6}", fullmatch=True)),
         recorded_at_ms=T0_MS,
+        required_agencies=draw(agency_lists),
     )
 
 
@@ -143,4 +187,24 @@ def status_records(
     )
 
 
-records = st.one_of(created_records(), status_records())
+@st.composite
+def decision_records(
+    draw: st.DrawFn, transaction_ids: st.SearchStrategy[uuid.UUID] = uuid7s
+) -> TransactionDecision:
+    outcome = draw(st.sampled_from(["approved", "rejected", "info_requested", "info_provided"]))
+    reasons = {"rejected": REJECTION_REASONS, "info_requested": INFORMATION_REASONS}
+    return TransactionDecision(
+        event_id=draw(uuid7s),
+        hlc=draw(hlc_stamps),
+        center_id="arish",
+        transaction_id=draw(transaction_ids),
+        agency_code=draw(st.sampled_from(AGENCY_CODES)),
+        decision=outcome,  # type: ignore[arg-type]
+        reason_code=draw(st.sampled_from(reasons[outcome])) if outcome in reasons else "",
+        note=draw(arabic_names if outcome == "info_requested" else st.just("")),
+        actor_id=draw(st.sampled_from(["s-0042", "officer-12"])),
+        recorded_at_ms=draw(st.integers(0, T0_MS * 2)),
+    )
+
+
+records = st.one_of(created_records(), status_records(), decision_records())

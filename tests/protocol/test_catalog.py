@@ -65,8 +65,38 @@ def _shipped() -> Catalog:
 
 def test_shipped_catalog_parses_with_enough_services() -> None:
     catalog = _shipped()
-    assert catalog.version == 1
+    assert (catalog.version, catalog.format) == (2, 2)
     assert len(catalog.services) >= 40
+
+
+def test_shipped_catalog_needs_one_to_three_approvals_for_a_realistic_share() -> None:
+    services = _shipped().services
+    counts = [len(service.required_agencies) for service in services]
+    assert 0.3 <= sum(1 for n in counts if n) / len(counts) <= 0.7
+    assert {0, 1, 2, 3} <= set(counts) and max(counts) == 3
+
+
+def test_shipped_catalog_has_the_one_stop_examples() -> None:
+    catalog = _shipped()
+    assert catalog.required_agencies("LIC-SHOP") == ("civil-defense", "health", "local-unit")
+    assert catalog.required_agencies("CIV-BIRTH") == ()  # issued at the counter
+    for code in catalog.agency_codes():
+        agency = catalog.agency(code)
+        assert agency is not None and agency.name_ar and agency.name_en
+
+
+def test_shipped_catalog_keeps_every_service_of_version_1_with_its_owner() -> None:
+    import subprocess
+
+    shown = subprocess.run(
+        ["git", "show", "5d5c42b:central_hub/data/catalog.json"],
+        capture_output=True,
+        cwd=CATALOG_PATH.parents[2],
+        check=False,
+    )
+    if shown.returncode:  # a copy of the tree without its history
+        pytest.skip("git history of the catalog not available")
+    check_upgrade(parse_catalog(decode_json(shown.stdout)), _shipped())
 
 
 def test_shipped_catalog_covers_the_core_categories() -> None:
@@ -344,6 +374,85 @@ def test_same_version_with_different_content_is_refused() -> None:
         check_upgrade(_version(3), _version(3, fee_piasters=3000))
 
 
+# --- format 2: agencies and approvals --------------------------------------------------------
+
+_AGENCIES = [
+    {"code": "civil-defense", "name_ar": "الحماية المدنية", "name_en": "Civil Protection"},
+    {
+        "code": "civil-status",
+        "name_ar": "مصلحة الأحوال المدنية",
+        "name_en": "Civil Status Organization",
+    },
+    {"code": "health", "name_ar": "وزارة الصحة والسكان", "name_en": "Ministry of Health"},
+]
+
+
+def _wire2(*services: Any, version: Any = 2) -> dict[str, Any]:
+    return {
+        "version": version,
+        "agencies": copy.deepcopy(_AGENCIES),
+        "services": list(services) or [_service(approvals=[])],
+    }
+
+
+def test_format_2_lists_approvals_and_agencies() -> None:
+    catalog = parse_catalog(
+        _wire2(_service(approvals=[]), _service("LIC-SHOP", approvals=["civil-defense", "health"]))
+    )
+    assert catalog.format == 2
+    assert catalog.required_agencies("LIC-SHOP") == ("civil-defense", "health")
+    assert catalog.required_agencies("CIV-BIRTH") == catalog.required_agencies("NO-SUCH") == ()
+    assert catalog.owner_of("LIC-SHOP") == "civil-status"
+    assert catalog.agency("health").name_en == "Ministry of Health"  # type: ignore[union-attr]
+    assert parse_catalog(catalog_to_dict(catalog)) == catalog
+
+
+def test_format_1_has_no_approvals_and_names_agencies_by_their_services() -> None:
+    catalog = parse_catalog(_wire())
+    assert (catalog.format, catalog.required_agencies("CIV-BIRTH")) == (1, ())
+    assert catalog.agency_codes() == ("civil-status",)
+    assert "agencies" not in catalog_to_dict(catalog)
+
+
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        (_wire2(_service(approvals=["health", "civil-defense"])), "sorted"),
+        (_wire2(_service(approvals=["health", "health"])), "sorted"),
+        (_wire2(_service(approvals=["customs"])), "not in the agencies list: customs"),
+        (_wire2(_service(approvals="health")), "must be a JSON array"),
+        (_wire2(_service(approvals=[f"a{n}" for n in range(9)])), "at most 8"),
+        (_wire2(_service(agency_ar="الأحوال المدنية", approvals=[])), "under the same names"),
+        (_wire2(_service()), "missing keys \\['approvals'\\]"),
+        (_wire(_service(approvals=[])), "unknown keys \\['approvals'\\]"),
+        (_wire2(_service(approvals=[])) | {"agencies": [_AGENCIES[0], _AGENCIES[0]]}, "duplicate"),
+    ],
+)
+def test_bad_approvals_are_refused_naming_the_problem(wire: object, message: str) -> None:
+    with pytest.raises(CatalogError, match=message):
+        parse_catalog(wire)
+
+
+def test_an_upgrade_keeps_every_service_and_its_owner() -> None:
+    two = parse_catalog(_wire(_service(), _service("PAS-NEW"), version=2))
+    with pytest.raises(CatalogError, match="drops service PAS-NEW"):
+        check_upgrade(two, parse_catalog(_wire(_service(), version=3)))
+    moved = _service("PAS-NEW", agency_code="health", agency_ar="وزارة الصحة والسكان")
+    moved["agency_en"] = "Ministry of Health"
+    with pytest.raises(CatalogError, match="moves service PAS-NEW"):
+        check_upgrade(two, parse_catalog(_wire(_service(), moved, version=3)))
+    check_upgrade(
+        two, parse_catalog(_wire(_service(), _service("PAS-NEW", active=False), version=3))
+    )
+
+
+def test_the_agencies_list_once_published_is_never_dropped() -> None:
+    one, two = parse_catalog(_wire(version=1)), parse_catalog(_wire2(version=2))
+    check_upgrade(one, two)
+    with pytest.raises(CatalogError, match="drops the agencies list"):
+        check_upgrade(two, parse_catalog(_wire(version=3)))
+
+
 # --- properties -----------------------------------------------------------------------------
 
 json_values = st.recursive(
@@ -389,6 +498,27 @@ def test_any_single_field_change_is_a_catalog_or_a_catalog_error(
         target, field = target["required_documents"][0], document_field
     if drop:
         del target[field]
+    else:
+        target[field] = value
+    _parses_or_rejects(wire)
+
+
+@given(
+    field=st.sampled_from([*_SERVICE_FIELDS, "approvals", "agencies", "agency"]),
+    value=json_values | st.sampled_from(["health", "civil-defense", ["health"], []]),
+    drop=st.booleans(),
+)
+def test_any_single_change_to_a_format_2_catalog_is_a_catalog_or_a_catalog_error(
+    field: str, value: object, drop: bool
+) -> None:
+    wire = _wire2(_service(approvals=[]), _service("LIC-SHOP", approvals=["health"]))
+    target: dict[str, Any] = wire["services"][1]
+    if field == "agencies":
+        target = wire
+    elif field == "agency":
+        target, field = wire["agencies"][2], "code"
+    if drop:
+        target.pop(field, None)
     else:
         target[field] = value
     _parses_or_rejects(wire)
