@@ -10,6 +10,7 @@ edge stored.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import re
@@ -57,6 +58,7 @@ _BIRTH_SLACK: Final = dt.timedelta(days=1)
 SERVICE_CODE_PATTERN: Final = re.compile(r"[A-Z][A-Z0-9]{1,7}-[A-Z0-9]{1,16}")
 _PASSED_SERVICE_CODES: set[str] = set()  # codes already matched: a catalog has a few dozen
 _PASSED_LIMIT: Final = 1024
+_PASSED_AGENCY_LISTS: set[tuple[str, ...]] = set()  # lists already checked (see above)
 # A UUID is version 7 with the RFC 9562 variant (``.version == 7``) exactly when these
 # bits are set: version nibble 0111 at bit 76, variant 10 at bit 62.
 _UUID7_MASK: Final = (0xF << 76) | (0x3 << 62)
@@ -210,6 +212,9 @@ class TransactionCreated:
 def check_required_agencies(value: object) -> tuple[str, ...]:
     """``value`` if it is a tuple of at most ``MAX_REQUIRED_AGENCIES`` agency codes
     (slugs) in strictly increasing order, else a :class:`RecordError`."""
+    with contextlib.suppress(TypeError):  # a tuple of something unhashable: checked below
+        if type(value) is tuple and value in _PASSED_AGENCY_LISTS:
+            return value  # a catalog has a few dozen lists: each is checked once
     field = "required_agencies"
     if type(value) is not tuple or len(value) > MAX_REQUIRED_AGENCIES:
         raise RecordError(
@@ -219,6 +224,8 @@ def check_required_agencies(value: object) -> tuple[str, ...]:
         require_slug(code, field=field)
     if list(value) != sorted(set(value)):
         raise RecordError(f"{field} must be sorted, each agency once", field=field)
+    if len(_PASSED_AGENCY_LISTS) < _PASSED_LIMIT:
+        _PASSED_AGENCY_LISTS.add(value)
     return value
 
 
