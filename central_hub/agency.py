@@ -18,6 +18,7 @@ from central_hub.errors import BadRequest, Conflict, HubError, NotFound, workflo
 from central_hub.storage.interface import DecisionReplay, Store
 from central_hub.storage.lanes import split_agencies
 from sync_protocol import (
+    DECISIONS,
     ClockError,
     HlcStamp,
     HybridClock,
@@ -30,6 +31,7 @@ from sync_protocol import (
     tick_after,
 )
 from sync_protocol.state import Summary, lane_of, lane_state, overall_status, required_of
+from sync_protocol.workflow import AGENCY_DECISIONS
 
 __all__ = [
     "MAX_PAGE",
@@ -89,6 +91,8 @@ def queue_page(
             "recorded_at_ms": row["requested_at_ms"],
             "waiting_since_ms": row["queue_since_ms"],
             "waiting_seconds": max(0, (now_ms - row["queue_since_ms"]) // 1000),
+            # Back in the queue because the center answered this agency's request.
+            "center_answered": row["outcome"] == "info_provided",
             "approvals": [
                 {"agency_code": agency, "state": state}
                 for agency, state in lanes[row["transaction_id"]]
@@ -126,6 +130,13 @@ def transaction_for_agency(
             WorkflowError("wrong_agency", f"this transaction does not need agency {agency_code}")
         )
     lanes = {lane["agency_code"]: lane for lane in view["lanes"]}
+    # Another agency's notes (and the center's answers to it) are not this agency's to
+    # read: they may name the citizen. Its state is in ``approvals``.
+    events = [
+        event
+        for event in view["events"]
+        if event["type"] != "transaction.decision" or event["agency_code"] == agency_code
+    ]
     return {
         "transaction_id": row["transaction_id"],
         "center_id": row["center_id"],
@@ -141,7 +152,7 @@ def transaction_for_agency(
             }
             for agency in required
         ],
-        "events": view["events"],
+        "events": events,
     }
 
 
@@ -177,6 +188,10 @@ def decide(
     """Record ``agency_code``'s decision on its part of a transaction, once per
     ``idempotency_key``: a resent request gets the first answer (and ``True``). Refused
     decisions raise a problem with the workflow's code and write nothing."""
+    if decision not in DECISIONS:  # info_provided is one, but the center's (403 below)
+        raise BadRequest(
+            "invalid_decision", f"decision must be one of {', '.join(AGENCY_DECISIONS)}"
+        )
     request = {
         "transaction_id": str(transaction_id),
         "decision": decision,

@@ -187,7 +187,7 @@ def provision(
         typer.echo(f"{key}: {value}")
     typer.echo(
         f"\nOn the center's node:\n  edge-node enroll {issued.token} --hub {hub_url} "
-        f"--hub-fingerprint {facts['hub_signing_fingerprint']}",
+        f"--hub-fingerprint {facts['hub_signing_fingerprint']} --data-dir /var/lib/edge-node",
         err=True,
     )
 
@@ -270,7 +270,8 @@ def db_upgrade(data_dir: DataDir = None, db: DbUrl = None) -> None:
 
 @catalog_app.command("agencies")
 def catalog_agencies(data_dir: DataDir = None, db: DbUrl = None, as_json: AsJson = False) -> None:
-    """The agencies of the current catalog, with how many services each must approve."""
+    """The agencies of the current catalog, with how many services each must approve
+    (which ones: `central-hub catalog services --agency CODE`)."""
     catalog = _store(_settings(data_dir, db)).current_catalog()
     if catalog is None:
         raise _fail("no catalog published", EXIT_NOT_INITIALISED, "run `central-hub init`")
@@ -291,7 +292,48 @@ def catalog_agencies(data_dir: DataDir = None, db: DbUrl = None, as_json: AsJson
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
-        typer.echo(f"{row['code']:<30} {row['approves']:>3} services  {row['name_en']}")
+        count = row["approves"]
+        typer.echo(
+            f"{row['code']:<30} approves {count:>3} service{'' if count == 1 else 's'}  "
+            f"{row['name_en']}"
+        )
+
+
+@catalog_app.command("services")
+def catalog_services(
+    agency: Annotated[
+        str | None, typer.Option(help="Only the services this agency must approve.")
+    ] = None,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """The services of the current catalog: code, fee, and the agencies each needs."""
+    catalog = _store(_settings(data_dir, db)).current_catalog()
+    if catalog is None:
+        raise _fail("no catalog published", EXIT_NOT_INITIALISED, "run `central-hub init`")
+    rows: list[dict[str, Any]] = [
+        {
+            "code": service.code,
+            "name_ar": service.name_ar,
+            "name_en": service.name_en,
+            "fee_piasters": service.fee_piasters,
+            "active": service.active,
+            "approvals": list(service.required_agencies),
+        }
+        for service in catalog.services
+        if agency is None or agency in service.required_agencies
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        needs = ", ".join(row["approvals"]) or "-"
+        retired = "" if row["active"] else "  (retired)"
+        typer.echo(
+            f"{row['code']:<16} {row['fee_piasters'] / 100:>10,.2f} EGP  {needs:<45} "
+            f"{row['name_en']}{retired}"
+        )
 
 
 @catalog_app.command("import")
@@ -351,6 +393,12 @@ def token_create(
     store = _store(settings)
     if agency is not None and (unknown := agency_known(store, agency)) is not None:
         raise _fail(unknown.detail, EXIT_INVALID_INPUT, "list them: central-hub catalog agencies")
+    if store.api_token_named(name):
+        raise _fail(
+            f"a token named {name} exists already",
+            EXIT_INVALID_INPUT,
+            "one name per holder: it is the actor of their decisions and how a token is revoked",
+        )
     token = new_api_token()
     store.create_api_token(hash_secret(token), role, name, _now_ms(), agency_code=agency)
     facts = {"token": token, "role": role, "name": name, "agency": agency}
@@ -368,12 +416,13 @@ def approvals(
     as_json: AsJson = False,
 ) -> None:
     """How fast each agency decides (median and p90 from recording to decision) and how
-    many transactions wait on it, per center."""
-    from central_hub.agency import approval_report
+    many transactions wait on it, in all and per center."""
+    from central_hub.agency import agency_known, approval_report
 
-    report = approval_report(
-        _store(_settings(data_dir, db)), agency_code=agency, days=days, now_ms=_now_ms()
-    )
+    store = _store(_settings(data_dir, db))
+    if agency is not None and (unknown := agency_known(store, agency)) is not None:
+        raise _fail(unknown.detail, EXIT_INVALID_INPUT, "list them: central-hub catalog agencies")
+    report = approval_report(store, agency_code=agency, days=days, now_ms=_now_ms())
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
@@ -385,11 +434,12 @@ def _print_approvals(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"Agency decisions, last {report['days']} days")
-    for column in ("agency", "decided", "median", "p90", "waiting", "oldest", "info asked"):
-        table.add_column(column, justify="left" if column == "agency" else "right")
+    columns = ("agency / center", "decided", "median", "p90", "waiting", "oldest", "info asked")
+    for column in columns:
+        table.add_column(column, justify="left" if column == columns[0] else "right")
     for row in report["agencies"]:
         table.add_row(
-            row["agency_code"],
+            f"[bold]{row['agency_code']}[/bold]",
             str(row["decided"]),
             _maybe_span(row["median_decision_seconds"]),
             _maybe_span(row["p90_decision_seconds"]),
@@ -397,6 +447,16 @@ def _print_approvals(report: dict[str, Any]) -> None:
             _maybe_span(row["oldest_waiting_seconds"]),
             str(row["info_requested"]),
         )
+        for center in row["centers"]:
+            table.add_row(
+                f"  {center['center_id']}",
+                "",
+                "",
+                "",
+                str(center["waiting"]),
+                _maybe_span(center["oldest_waiting_seconds"]),
+                str(center["info_requested"]),
+            )
     Console().print(table)
 
 

@@ -23,6 +23,7 @@ class CenterFigures:
     delivered: int
     decisions: int
     in_review: int
+    asked: int
     last_sync_age_s: float | None
     unsynced_fee_piasters: int
     last_error: str | None
@@ -49,6 +50,10 @@ def read_figures(center: str, link: str, edge_db: Path) -> CenterFigures:
         in_review = connection.execute(
             "SELECT count(*) FROM transactions WHERE status = 'in_review'"
         ).fetchone()[0]
+        asked = connection.execute(  # an agency's lane waiting on the center's answer
+            "SELECT count(*) FROM approvals a JOIN transactions t USING (transaction_id) "
+            "WHERE a.outcome = 'info_requested' AND t.status = 'in_review'"
+        ).fetchone()[0]
         state = dict(connection.execute("SELECT key, value FROM state").fetchall())
     finally:
         connection.close()
@@ -63,6 +68,7 @@ def read_figures(center: str, link: str, edge_db: Path) -> CenterFigures:
         delivered=delivered,
         decisions=decisions,
         in_review=in_review,
+        asked=asked,
         last_sync_age_s=(now_hub_ms - int(last_ok)) / 1000 if last_ok else None,
         unsynced_fee_piasters=unsynced,
         last_error=state.get("last_error"),
@@ -79,8 +85,11 @@ def _link_style(link: str) -> str:
 
 def render(figures: list[CenterFigures], *, title: str, footer: str = "") -> Table:
     table = Table(title=title, caption=footer, expand=False, show_edge=False)
-    # "at hub": transactions whose opening event the hub acknowledged.
-    for column in ("center", "link", "recorded", "pending", "at hub", "in review", "decisions"):
+    # "unsent": events not yet acknowledged by the hub (openings, deliveries, answers);
+    # "at hub": transactions whose opening the hub acknowledged; "asked": agencies'
+    # information requests the center has yet to answer.
+    columns = ("center", "link", "recorded", "unsent", "at hub", "in review", "asked", "decisions")
+    for column in columns:
         table.add_column(
             column, justify="right" if column not in ("center", "link") else "left", no_wrap=True
         )
@@ -95,6 +104,7 @@ def render(figures: list[CenterFigures], *, title: str, footer: str = "") -> Tab
             str(row.pending),
             str(row.delivered),
             str(row.in_review),
+            str(row.asked),
             str(row.decisions),
             age,
             f"{row.unsynced_fee_piasters / 100:,.2f}",

@@ -302,15 +302,21 @@ def _report(checks: list[CenterCheck], console: Console) -> bool:
             "[green]PASS[/green]" if c.passed else "[red]FAIL[/red]",
         )
     table.caption = (
-        "fees: at the center (≠ at the hub if they differ); decisions: arrived/made by the "
-        "agencies; same state: transactions whose status and every agency's decision are "
-        "the same at the center and the hub; in scope: each decision by an agency the "
-        "service needs, under its own token"
+        "fees: at the center (≠ at the hub if they differ); decisions: of those the "
+        "agencies made for the center, how many reached it; same state: transactions "
+        "whose status and every agency's decision are the same at the center and the hub; "
+        "in scope: each decision by an agency the service needs, under its own token"
     )
     console.print(table)
     for c in checks:
         shown = ", ".join(f"{status} {count}" for status, count in sorted(c.statuses.items()))
-        console.print(f"  {c.center_id}: {shown}")
+        kinds = c.decision_kinds
+        console.print(
+            f"  {c.center_id}: {shown}; agencies approved {kinds.get('approved', 0)}, "
+            f"rejected {kinds.get('rejected', 0)}, asked for information "
+            f"{kinds.get('info_requested', 0)} times, the center answered "
+            f"{kinds.get('info_provided', 0)}"
+        )
     passed = all(c.passed for c in checks) and all(c.recorded > 0 for c in checks)
     if passed:
         console.print(

@@ -30,8 +30,9 @@ class CenterCheck:
     decisions_missing: list[str] = field(default_factory=list)
     states_differ: list[str] = field(default_factory=list)  # status or a lane differs
     out_of_scope: list[str] = field(default_factory=list)  # decision events
-    # Overall status -> transactions, at the center.
+    # Overall status -> transactions, at the center; decision -> events, at the hub.
     statuses: dict[str, int] = field(default_factory=dict)
+    decision_kinds: dict[str, int] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -95,6 +96,11 @@ def check_center(
         check.statuses = dict(
             edge.execute("SELECT status, count(*) FROM transactions GROUP BY status").fetchall()
         )
+        for (body,) in hub.execute(
+            "SELECT body FROM events WHERE center_id = ? AND type = ?", (center_id, DECISION)
+        ):
+            kind = json.loads(body)["decision"]
+            check.decision_kinds[kind] = check.decision_kinds.get(kind, 0) + 1
     finally:
         edge.close()
         hub.close()

@@ -115,7 +115,10 @@ def record_transaction(
             raise CaptureError("no service catalog yet", hint="sync once with the hub first")
         service = catalog.by_code(service_code.strip().upper())
         if service is None or not service.active:
-            raise CaptureError(f"unknown or retired service {service_code!r}")
+            raise CaptureError(
+                f"unknown or retired service {service_code!r}",
+                hint="list the services: edge-node services --search WORD",
+            )
         fee = service.fee_piasters if fee_piasters is None else fee_piasters
         record = _built(
             lambda: new_transaction_created(
@@ -231,13 +234,24 @@ def _record_on_transaction(
         try:
             check_center_event(summary, record_to_dict(record), legacy_owner(summary, owner_of))
         except WorkflowError as error:
-            raise CaptureError(str(error), code=error.code) from None
+            raise CaptureError(
+                str(error), code=error.code, hint=_AWAITS_HUB.get(error.code)
+            ) from None
         store_local_event(
             connection, context.pii, record, now_ms, summary=summary, owner_of=owner_of
         )
         crash_point("record-before-commit")
     crash_point("record-after-commit")
     return record
+
+
+# Refusals that the agencies' latest decisions, not yet received here, may lift.
+_AWAITS_HUB: Final = {
+    "not_approved": "if the agencies may have decided since, run `edge-node sync --once` "
+    "and look again (`edge-node show`)",
+    "no_information_requested": "if the agency may have asked since, run `edge-node sync "
+    "--once`; `edge-node info-requests` lists the open requests",
+}
 
 
 def _built(build: Callable[[], R]) -> R:

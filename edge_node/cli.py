@@ -173,6 +173,57 @@ register_approval_commands(app)
 
 
 @app.command()
+def services(
+    data_dir: DataDir,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", help="Part of a service code or of its Arabic or English name."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """The services this center offers (the hub's catalog): code, fee, and the agencies
+    whose approval each needs (none: issued at the counter)."""
+    from edge_node.catalog import newest_catalog
+
+    node = open_node(data_dir)
+    try:
+        catalog = newest_catalog(node.store)
+    finally:
+        node.close()
+    if catalog is None:
+        fail("no service catalog yet; run `edge-node sync --once` first", EXIT_NOT_DELIVERED)
+    wanted = (search or "").strip().casefold()
+    rows: list[dict[str, Any]] = [
+        {
+            "code": s.code,
+            "name_ar": s.name_ar,
+            "name_en": s.name_en,
+            "fee_piasters": s.fee_piasters,
+            "approvals": list(s.required_agencies),
+        }
+        for s in catalog.services
+        if s.active
+        and (
+            not wanted
+            or wanted in s.code.casefold()
+            or wanted in s.name_en.casefold()
+            or wanted in s.name_ar
+        )
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no service matches")
+    for row in rows:
+        needs = ", ".join(row["approvals"]) or "none"
+        typer.echo(
+            f"{row['code']:<16} {egp(row['fee_piasters']):>14}  approvals: {needs:<40} "
+            f"{row['name_ar']} | {row['name_en']}"
+        )
+
+
+@app.command()
 def find(
     data_dir: DataDir,
     national_id: Annotated[str, typer.Option("--national-id", help="Citizen's national ID.")],

@@ -146,6 +146,17 @@ def _print_transaction(found: dict[str, Any]) -> None:
         typer.echo("approvals")
     for approval in found["approvals"]:
         typer.echo(_approval_line(approval))
+    typer.echo("history")
+    for entry in found["history"]:
+        line = f"  {cairo_time(entry['at_ms'])}  {entry['event']}"
+        if entry["agency_code"]:
+            line += f" {entry['agency_code']}"
+        if entry.get("reason_code"):
+            line += f" [{entry['reason_code']}]"
+        line += f", by {entry['actor_id']}"
+        if entry["note"]:
+            line += f": {entry['note']}"
+        typer.echo(line)
 
 
 def _approval_line(approval: dict[str, Any]) -> str:

@@ -80,7 +80,35 @@ def get_transaction(
         _approval(store, pii, catalog, agency, lane_of(summary, agency, owner))
         for agency in required_of(summary, owner)
     ]
+    found["history"] = _history(store, pii, txn)
     return found
+
+
+_HISTORY = "SELECT event_id, body_ct FROM events WHERE transaction_id = ? ORDER BY hlc, event_id"
+
+
+def _history(store: Store, pii: PiiCipher, txn: str) -> list[dict[str, Any]]:
+    """Every event of the transaction in causal (stamp) order: what was asked and
+    answered stays visible after the agency decided. The opening event shows who
+    recorded it (its citizen data is in the transaction itself)."""
+    entries = []
+    for event_id, body_ct in store.connection.execute(_HISTORY, (txn,)):
+        record = load_event(pii, event_id, body_ct)
+        entry: dict[str, Any] = {"at_ms": record.recorded_at_ms, "agency_code": None}
+        if isinstance(record, TransactionCreated):
+            entry |= {"event": "opened", "actor_id": record.staff_id, "note": ""}
+        elif isinstance(record, TransactionDecision):
+            entry |= {
+                "event": record.decision,
+                "agency_code": record.agency_code,
+                "reason_code": record.reason_code,
+                "actor_id": record.actor_id,
+                "note": record.note,
+            }
+        else:
+            entry |= {"event": record.status, "actor_id": record.actor_id, "note": record.note}
+        entries.append(entry)
+    return entries
 
 
 def _approval(

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -80,6 +80,10 @@ class EnrollBody(BaseModel):
 
 
 class DecisionBody(BaseModel):
+    # Unknown keys are refused, not ignored: a client sending the previous release's
+    # actor_id learns that the actor now comes from its token.
+    model_config = ConfigDict(extra="forbid")
+
     decision: str = Field(
         max_length=32, description="approved, rejected or info_requested (this agency's part)"
     )

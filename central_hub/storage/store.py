@@ -464,6 +464,16 @@ class SqlStore:
                 )
             )
 
+    def api_token_named(self, name: str) -> bool:
+        """An unrevoked token has this holder's name."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(t.api_tokens.c.name).where(
+                    t.api_tokens.c.name == name, t.api_tokens.c.revoked_at_ms.is_(None)
+                )
+            ).first()
+        return found is not None
+
     def api_token(self, token_hash: str) -> TokenRow | None:
         """The unrevoked token with this hash, or None."""
         with self.engine.connect() as connection:
@@ -593,6 +603,7 @@ class SqlStore:
                 lane.service_code,
                 lane.queue_since_ms,
                 lane.requested_at_ms,
+                lane.outcome,
                 txn.fee_piasters,
                 txn.required_agencies,
             )

@@ -124,6 +124,7 @@ def test_an_information_request_is_listed_answered_and_shown(data_dir: Path) -> 
 
     code, output = _cli(data_dir, "info-provided", txn, "--agency", "local-unit", "--note", "x")
     assert (code, "[no_information_requested]" in output) == (EXIT_INVALID_INPUT, True)
+    assert "edge-node sync --once" in output  # the agency may have asked since
     event_id = _ok(
         data_dir, "info-provided", txn, "--agency", "health", "--note", "الشهادات مرفقة"
     ).strip()
@@ -146,6 +147,12 @@ def test_an_information_request_is_listed_answered_and_shown(data_dir: Path) -> 
     assert (
         "الإدارة العامة للحماية المدنية" in text and "approved" in text and "by inspector-4" in text
     )
+    # What was asked stays in the history once answered.
+    history = [(h["event"], h["agency_code"], h["note"]) for h in shown["history"]]
+    assert history[0][0] == "opened"
+    assert ("info_requested", "health", "شهادة صحية للعاملين") in history
+    assert history[-1] == ("info_provided", "health", "الشهادات مرفقة")
+    assert "info_requested health [missing_document]" in text
 
     status = json.loads(_ok(data_dir, "status", "--json", "--offline"))
     assert (
@@ -173,3 +180,25 @@ def test_a_service_without_approvals_shows_none_needed_and_delivers(data_dir: Pa
     assert "none needed" in _ok(data_dir, "show", txn)
     _ok(data_dir, "status-change", txn, "delivered")
     assert json.loads(_ok(data_dir, "show", txn, "--json"))["status"] == "delivered"
+
+
+def test_the_services_say_what_each_needs_and_an_unknown_one_points_to_them(
+    data_dir: Path,
+) -> None:
+    listed = json.loads(_ok(data_dir, "services", "--search", "licen", "--json"))
+    shop = next(row for row in listed if row["code"] == "LIC-SHOP")
+    assert shop["approvals"] == ["civil-defense", "health", "local-unit"]
+    assert all("licen" in row["name_en"].casefold() for row in listed)
+    arabic = _ok(data_dir, "services", "--search", "ميلاد")
+    assert "CIV-BIRTH" in arabic and "approvals: none" in arabic
+    code, output = _cli(
+        data_dir,
+        "record",
+        "--service",
+        "LIC-SHOPX",
+        "--national-id",
+        "29001013400011",
+        "--name",
+        "أحمد محمد",
+    )
+    assert code == EXIT_INVALID_INPUT and "edge-node services" in output

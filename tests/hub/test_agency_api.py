@@ -145,8 +145,8 @@ def test_a_decided_or_closed_part_leaves_the_queue_and_an_answer_brings_it_back(
     answer = node.decision(uuid.UUID(second), "health", "info_provided")
     assert node.push(node.seal([answer])).status_code == 200
     queue = client.get("/v1/agency/queue", headers=health).json()["transactions"]
-    assert [(i["transaction_id"], i["waiting_since_ms"]) for i in queue] == [
-        (second, answer.recorded_at_ms)
+    assert [(i["transaction_id"], i["waiting_since_ms"], i["center_answered"]) for i in queue] == [
+        (second, answer.recorded_at_ms, True)
     ]
 
 
@@ -184,6 +184,9 @@ def test_refused_decisions_carry_the_rules_code_and_write_nothing(
     _problem(_decide(client, health, str(uuid.uuid4()), "approved"), 404, "unknown_transaction")
     _problem(_decide(client, health, txn, "info_provided"), 403, "decision_not_allowed")
     _problem(_decide(client, health, txn, "info_requested"), 400, "invalid_record")  # no note
+    _problem(_decide(client, health, txn, "maybe"), 400, "invalid_decision")
+    stray = _decide(client, health, txn, "approved", actor_id="someone-else")
+    assert _problem(stray, 400, "invalid_request")["errors"][0]["loc"] == ["actor_id"]
     _problem(_decide(client, health, txn, "rejected", reason_code="because"), 400, "invalid_record")
     assert _events(client) == before
     assert (
@@ -229,10 +232,18 @@ def test_an_agency_sees_a_transaction_that_needs_it_without_citizen_data(
 ) -> None:
     (txn,) = _open(node)
     health = _token(client, "health")
+    defense = _token(client, "civil-defense")
+    asked = _decide(client, defense, txn, "info_requested", reason_code="other", note="سجل تجاري")
+    assert asked.status_code == 200
     view = client.get(f"/v1/agency/transactions/{txn}", headers=health)
     assert view.status_code == 200, view.text
     assert view.json()["status"] == "in_review"
     assert "29001013412375" not in view.text and "محمد" not in view.text
+    # Another agency's part shows as a state; its notes are not health's to read.
+    parts = {part["agency_code"]: part["state"] for part in view.json()["approvals"]}
+    assert parts["civil-defense"] == "info_requested" and "سجل تجاري" not in view.text
+    own = client.get(f"/v1/agency/transactions/{txn}", headers=defense).json()
+    assert [event["note"] for event in own["events"]] == ["سجل تجاري"]
     _problem(
         client.get(f"/v1/agency/transactions/{txn}", headers=_token(client, "passports")),
         403,

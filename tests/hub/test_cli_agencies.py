@@ -50,6 +50,8 @@ def test_an_agency_token_is_bound_to_a_catalog_agency(hub: tuple[str, ...]) -> N
         app, ["token", "create", "--role", "agency", "--agency", "health", "--name", "Dr S", *hub]
     )
     assert spaced.exit_code == 3  # the name is the actor id of every decision: a slug
+    again = runner.invoke(app, [*create, *hub])
+    assert again.exit_code == 3 and "exists already" in again.output
 
 
 def test_the_agencies_list_says_how_many_services_each_approves(hub: tuple[str, ...]) -> None:
@@ -57,6 +59,15 @@ def test_the_agencies_list_says_how_many_services_each_approves(hub: tuple[str, 
     by_code = {row["code"]: row for row in listed}
     assert by_code["civil-defense"]["approves"] >= 3
     assert by_code["civil-defense"]["name_ar"]
+    services = runner.invoke(app, ["catalog", "services", "--agency", "civil-defense", *hub])
+    assert services.exit_code == 0 and "LIC-SHOP" in services.output
+    assert "CIV-BIRTH" not in services.output
+    every = json.loads(runner.invoke(app, ["catalog", "services", *hub, "--json"]).stdout)
+    shop = next(row for row in every if row["code"] == "LIC-SHOP")
+    assert shop["approvals"] == ["civil-defense", "health", "local-unit"]
+    assert len(every) == by_code["civil-defense"]["approves"] + len(
+        [row for row in every if "civil-defense" not in row["approvals"]]
+    )
 
 
 def test_the_report_gives_each_agencys_time_to_decision(hub: tuple[str, ...]) -> None:
@@ -123,4 +134,6 @@ def test_the_report_gives_each_agencys_time_to_decision(hub: tuple[str, ...]) ->
         }
     ]
     table = runner.invoke(app, ["approvals", *hub, "--days", "366"])
-    assert table.exit_code == 0 and "passports" in table.output
+    assert table.exit_code == 0 and "passports" in table.output and "aswan" in table.output
+    unknown = runner.invoke(app, ["approvals", "--agency", "nowhere", *hub])
+    assert unknown.exit_code == 3

@@ -208,7 +208,7 @@ def test_agency_decisions_at_the_hub_reach_the_center(hub: HubProcess, tmp_path:
             "--agency",
             agency,
             "--name",
-            "officer-7",
+            f"{agency}-officer-7",
             "--data-dir",
             str(hub.data_dir),
             "--db",
