@@ -31,9 +31,10 @@ from bench._support import HubUnderTest, percentile, postgres_schema, scratch_di
 from central_hub.auth import hash_secret, new_api_token
 from central_hub.storage import schema
 from central_hub.storage.engine import create_hub_engine
-from central_hub.storage.rows import event_row, projection_rows
+from central_hub.storage.projection import transaction_rows
+from central_hub.storage.rows import event_row
 from central_hub.storage.store import SqlStore
-from sync_protocol import HlcStamp, encode_json, new_uuid7, summarize
+from sync_protocol import HlcStamp, encode_json, new_uuid7
 
 __all__ = ["measure_approvals"]
 
@@ -58,6 +59,10 @@ _TABLES: Final = {
 
 def _center(index: int) -> str:
     return f"center-{index % CENTERS:03d}"
+
+
+def _no_owner(_service_code: str | None) -> None:
+    return None  # every transaction is of this release: no owner is consulted
 
 
 def _serial(number: int, size: int) -> bytes:
@@ -90,9 +95,7 @@ def _rows(start: int, count: int, t0_ms: int) -> dict[str, list[tuple[Any, ...]]
         }
         body = encode_json(wire).decode("utf-8")
         event = event_row(wire, body, at, batch_node_id=str(NODE), batch_seq=1 + index // 5000)
-        row, lanes = projection_rows(
-            txn, center, summarize([wire]), fee_piasters=100_000, owner=None, now_ms=at
-        )
+        row, lanes = transaction_rows(txn, [wire], None, owner_of=_no_owner, now_ms=at)
         rows["events"].append(tuple(event[c] for c in _TABLES["events"]))
         rows["transactions"].append(tuple(row[c] for c in _TABLES["transactions"]))
         rows["approvals"] += [tuple(lane[c] for c in _TABLES["approvals"]) for lane in lanes]

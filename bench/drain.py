@@ -33,16 +33,11 @@ from bench._support import (
 )
 from bench.seal_open import build_batches
 from central_hub.storage import schema
-from central_hub.storage.rows import (
-    event_row,
-    group_by_transaction,
-    opening_fee,
-    projection_rows,
-    wire_form,
-)
+from central_hub.storage.projection import transaction_rows
+from central_hub.storage.rows import event_row, group_by_transaction, wire_form
 from demo.fault_proxy import LinkProfile, ProxyThread
 from edge_node.sync import sync_round
-from sync_protocol import Record, encode_records, summarize
+from sync_protocol import Record, encode_records
 
 __all__ = ["SLOW_LINK", "bulk_insert_limit", "measure_drain", "measure_slow_link", "records_for"]
 
@@ -197,6 +192,10 @@ def _drain_once(
 _Rows = list[tuple[Any, ...]]
 
 
+def _no_owner(_service_code: str | None) -> None:
+    return None
+
+
 def _hub_rows(records: Sequence[Record], node_id: str, now_ms: int) -> tuple[_Rows, _Rows, _Rows]:
     """The event, transaction and approval rows the hub's ingest would store for
     ``records`` (built by the hub's own row builders, batches of 1,000)."""
@@ -209,15 +208,8 @@ def _hub_rows(records: Sequence[Record], node_id: str, now_ms: int) -> tuple[_Ro
     transactions: _Rows = []
     approvals: _Rows = []
     for txn, items in group_by_transaction(wire for wire, _ in forms).items():
-        summary = summarize(items)
-        row, lanes = projection_rows(
-            txn,
-            items[0]["center_id"],
-            summary,
-            fee_piasters=opening_fee(items),
-            owner=None,  # every record is of this release: no owner is consulted
-            now_ms=now_ms,
-        )
+        # Every record is of this release: no owner is consulted.
+        row, lanes = transaction_rows(txn, items, None, owner_of=_no_owner, now_ms=now_ms)
         transactions.append(tuple(row[c] for c in TRANSACTION_COLUMNS))
         approvals += [tuple(lane[c] for c in APPROVAL_COLUMNS) for lane in lanes]
     return events, transactions, approvals

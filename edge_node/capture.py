@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from edge_node.catalog import catalog_of_version
+from edge_node.catalog import catalog_of_version, owner_lookup
 from edge_node.errors import CaptureError
 from edge_node.events import insert_event
 from edge_node.faults import crash_point
@@ -25,7 +25,6 @@ from edge_node.projection import OwnerOf, apply_to_projection, legacy_owner, loa
 from edge_node.store import LAST_STAMP_SQL, Store
 from sync_protocol import (
     CENTER_STATUSES,
-    Catalog,
     HlcStamp,
     Record,
     TransactionCreated,
@@ -230,7 +229,7 @@ def _record_on_transaction(
         after = max(last or "", summary.latest_hlc)  # canonical stamps sort as their texts
         stamp = tick_after(HlcStamp.decode(after) if after else None, context.node_id, now_ms)
         record = _built(lambda: build(stamp))
-        owner_of = _owner_lookup(store, version)
+        owner_of = owner_lookup(store, version)
         try:
             check_center_event(summary, record_to_dict(record), legacy_owner(summary, owner_of))
         except WorkflowError as error:
@@ -260,11 +259,3 @@ def _built(build: Callable[[], R]) -> R:
         return build()
     except ValidationError as error:
         raise CaptureError(str(error), code=error.code) from None
-
-
-def _owner_lookup(store: Store, version: int | None) -> OwnerOf:
-    def owner_of(service_code: str) -> str | None:
-        catalog: Catalog | None = catalog_of_version(store, version)
-        return None if catalog is None else catalog.owner_of(service_code)
-
-    return owner_of

@@ -51,13 +51,14 @@ def newest_catalog(store: Store) -> Catalog | None:
     return catalog_of_version(store, version)
 
 
-def owner_lookup(store: Store) -> OwnerOf:
-    """``owner_of`` of the newest catalog at the time of each call (a change set may
-    install a newer one part-way). A service's owner never changes between versions
-    (``check_upgrade``), so any version that knows the service gives the same answer."""
+def owner_lookup(store: Store, version: int | None = None) -> OwnerOf:
+    """``owner_of`` of catalog ``version`` (None: the newest at the time of each call, as
+    a change set may install a newer one part-way). A service's owner never changes
+    between versions (``check_upgrade``), so any version that knows the service gives
+    the same answer."""
 
     def owner_of(service_code: str) -> str | None:
-        catalog = newest_catalog(store)
+        catalog = newest_catalog(store) if version is None else catalog_of_version(store, version)
         return None if catalog is None else catalog.owner_of(service_code)
 
     return owner_of

@@ -21,16 +21,9 @@ from sqlalchemy.exc import OperationalError
 from central_hub.storage import schema as t
 from central_hub.storage.bulk import CopyFailed, NewRowsCopy, RowsInsert
 from central_hub.storage.interface import BatchOutcome, ChainMoved
-from central_hub.storage.projection import OwnerOf, ProjectionWriter
-from central_hub.storage.rows import (
-    batch_event_rows,
-    group_by_transaction,
-    opening_fee,
-    opening_rows,
-    projection_rows,
-)
+from central_hub.storage.projection import OwnerOf, ProjectionWriter, transaction_rows
+from central_hub.storage.rows import batch_event_rows, group_by_transaction
 from sync_protocol.records import CREATED
-from sync_protocol.state import summarize
 
 __all__ = ["BatchWriter", "PreparedBatch"]
 
@@ -97,25 +90,17 @@ class BatchWriter:
         canonical JSON."""
         rows = batch_event_rows(wire, bodies, node_id=node_id, seq=seq, now_ms=now_ms)
         by_transaction = group_by_transaction(wire)
-        opened = {}
-        for item in wire:
-            if item["type"] != CREATED:
-                continue
-            txn = item["transaction_id"]
-            events = by_transaction[txn]
-            made = opening_rows(item, now_ms) if len(events) == 1 else None
-            if made is not None:
-                opened[txn] = made
-                continue
-            summary = summarize(events)
-            opened[txn] = projection_rows(
-                txn,
-                item["center_id"],
-                summary,
-                fee_piasters=opening_fee(events),
-                owner=owner_of(summary.service_code),
+        opened = {
+            item["transaction_id"]: transaction_rows(
+                item["transaction_id"],
+                by_transaction[item["transaction_id"]],
+                None,
+                owner_of=owner_of,
                 now_ms=now_ms,
             )
+            for item in wire
+            if item["type"] == CREATED
+        }
         return PreparedBatch(
             node_id=node_id,
             seq=seq,

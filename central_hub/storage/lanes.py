@@ -23,7 +23,6 @@ from sync_protocol.state import (
 )
 
 __all__ = [
-    "TRANSACTION_STATE_COLUMNS",
     "join_agencies",
     "lane_rows",
     "split_agencies",
@@ -32,15 +31,6 @@ __all__ = [
 ]
 
 _CENTER_STATUS_BY_RANK: Final = {str(rank): status for status, rank in CENTER_PRECEDENCE.items()}
-# The ``transactions`` columns a summary decides (besides the opening event's own).
-TRANSACTION_STATE_COLUMNS: Final = (
-    "service_code",
-    "recorded_at_ms",
-    "required_agencies",
-    "status",
-    "status_key",
-    "latest_hlc",
-)
 
 
 def join_agencies(agencies: tuple[str, ...] | None) -> str | None:
@@ -76,8 +66,9 @@ def summary_from_rows(
 
 
 def transaction_values(summary: Summary, owner: str | None) -> dict[str, Any]:
-    """The ``transactions`` columns of :data:`TRANSACTION_STATE_COLUMNS` for ``summary``;
-    ``owner`` is the service's owning agency (decides a previous-release transaction)."""
+    """The ``transactions`` columns ``summary`` decides (besides the opening event's fee
+    and center); ``owner`` is the service's owning agency (decides a previous-release
+    transaction)."""
     return {
         "service_code": summary.service_code,
         "recorded_at_ms": summary.recorded_at_ms,

@@ -20,10 +20,10 @@ from sqlalchemy import Connection, Engine, select
 from central_hub.storage import schema as t
 from central_hub.storage.bulk import NewRowsCopy, RowsInsert
 from central_hub.storage.lanes import summary_from_rows
-from central_hub.storage.rows import opening_fee, projection_rows
+from central_hub.storage.rows import opening_fee, opening_rows, projection_rows
 from sync_protocol.state import Summary, summarize
 
-__all__ = ["OwnerOf", "ProjectionWriter", "StoredTransaction"]
+__all__ = ["OwnerOf", "ProjectionWriter", "StoredTransaction", "transaction_rows"]
 
 # The agency that owns a service (catalog ``agency_code``): it decides a transaction of
 # the previous release. None for a service the catalog does not know.
@@ -147,41 +147,36 @@ class ProjectionWriter:
         owner_of: OwnerOf,
         now_ms: int,
         prepared: Mapping[str, tuple[dict[str, Any], list[dict[str, Any]]]] | None = None,
+        held: Mapping[str, StoredTransaction] | None = None,
     ) -> None:
         """Fold ``events`` (wire forms by transaction id) into the stored projection:
         lock and read the transactions stored already, fold, write them back; insert the
         others.
 
-        ``prepared`` holds rows made beforehand (:func:`projection_rows` of the events
+        ``prepared`` holds rows made beforehand (:func:`transaction_rows` of the events
         alone) for transactions the caller expects to be new (those a batch opens): on
         PostgreSQL they are inserted without a lookup, on SQLite after one (a statement
-        in-process); either way one that exists is folded like the rest."""
+        in-process); either way one that exists is folded like the rest. ``held``: every
+        transaction of ``events`` as the caller read and locked it in this transaction
+        already (none is read again)."""
         prepared = prepared or {}
         blind = set(prepared) if self._postgres else set()
-        stored = self.read(connection, [txn for txn in events if txn not in blind], lock=True)
+        stored = (
+            held
+            if held is not None
+            else self.read(connection, [txn for txn in events if txn not in blind], lock=True)
+        )
         fresh_rows: list[dict[str, Any]] = []
         fresh_lanes: list[dict[str, Any]] = []
         old_rows: list[dict[str, Any]] = []
         old_lanes: list[dict[str, Any]] = []
         for txn in sorted(events):
-            held = stored.get(txn)
-            made = prepared.get(txn)
-            if held is None and made is not None:
-                fresh_rows.append(made[0])
-                fresh_lanes.extend(made[1])
-                continue
-            items = events[txn]
-            summary = summarize(items, held.summary if held else None)
-            fee = opening_fee(items)
-            row, lanes = projection_rows(
-                txn,
-                held.center_id if held else items[0]["center_id"],
-                summary,
-                fee_piasters=held.fee_piasters if held and fee is None else fee,
-                owner=owner_of(summary.service_code),
-                now_ms=now_ms,
+            before = stored.get(txn)
+            made = prepared.get(txn) if before is None else None
+            row, lanes = made or transaction_rows(
+                txn, events[txn], before, owner_of=owner_of, now_ms=now_ms
             )
-            if held is None:
+            if before is None:
                 fresh_rows.append(row)
                 fresh_lanes.extend(lanes)
             else:
@@ -189,3 +184,29 @@ class ProjectionWriter:
                 old_lanes.extend(lanes)
         self.insert_new(connection, fresh_rows, fresh_lanes)
         self.update(connection, old_rows, old_lanes)
+
+
+def transaction_rows(
+    transaction_id: str,
+    events: Sequence[Mapping[str, Any]],
+    before: StoredTransaction | None,
+    *,
+    owner_of: OwnerOf,
+    now_ms: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``transactions`` row and ``approvals`` rows of a transaction once ``events``
+    (wire forms) are folded into what it held ``before`` (None: nothing stored)."""
+    if before is None and len(events) == 1:
+        opening = opening_rows(events[0], now_ms)  # most of a backlog: made directly
+        if opening is not None:
+            return opening
+    summary = summarize(events, before.summary if before else None)
+    fee = opening_fee(events)
+    return projection_rows(
+        transaction_id,
+        before.center_id if before else events[0]["center_id"],
+        summary,
+        fee_piasters=before.fee_piasters if before and fee is None else fee,
+        owner=owner_of(summary.service_code),
+        now_ms=now_ms,
+    )

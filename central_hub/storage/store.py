@@ -561,14 +561,18 @@ class SqlStore:
                     return json.loads(prior.answer), True
                 center = held.center_id if held is not None else ""
                 record = make(center, held.summary if held is not None else Summary())
+                assert held is not None  # make() refuses an unknown transaction
                 wire, body = wire_form(record)
                 row = event_row(wire, body, now_ms, batch_node_id=None, batch_seq=None)
                 connection.execute(insert(t.events).values(**row))
                 self._projection.fold(
-                    connection, {txn: [wire]}, owner_of=self._held_owner_of, now_ms=now_ms
+                    connection,
+                    {txn: [wire]},
+                    owner_of=self._held_owner_of,
+                    now_ms=now_ms,
+                    held={txn: held},  # read and locked above
                 )
                 self._append_change(connection, center, "decision", row["body"], now_ms)
-                assert held is not None  # make() refuses an unknown transaction
                 result = answer(record, fold_wire(held.summary, wire))
                 connection.execute(
                     insert(t.agency_requests).values(
