@@ -12,18 +12,21 @@ exception is the capture of a new transaction, the hot path: its status follows 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any
 
 from edge_node.pii import PiiCipher
-from sync_protocol import Record, TransactionCreated, decode_json, parse_catalog
+from sync_protocol import Catalog, Record, SyncError, TransactionCreated, decode_json, parse_catalog
 from sync_protocol.state import (
     CENTER_PRECEDENCE,
     Lane,
     Summary,
+    center_status_of,
     event_key,
     fold_wire,
+    key_hlc,
     overall_status,
 )
 
@@ -34,16 +37,16 @@ __all__ = [
     "encode_required",
     "legacy_owner",
     "load_summary",
+    "newest_owner_of",
     "projection_columns",
     "write_summary",
 ]
 
+log = logging.getLogger(__name__)
+
 # The agency that owns a service (``Catalog.owner_of``): it decides a transaction of the
 # previous release, whose record lists no approvals.
 OwnerOf = Callable[[str], str | None]
-
-_CENTER_STATUS: Final = {str(rank): status for status, rank in CENTER_PRECEDENCE.items()}
-_HLC: Final = slice(2, 63)  # the stamp in a "rank|hlc|event_id" key
 
 
 def encode_required(required: tuple[str, ...] | None) -> str | None:
@@ -63,7 +66,7 @@ def _implied_latest(center_key: str, lanes: Mapping[str, Lane]) -> str:
     """The latest stamp among the keys held: what ``latest_hlc`` is when it is NULL."""
     stamps = [lane.hlc for lane in lanes.values()]
     if center_key:
-        stamps.append(center_key[_HLC])
+        stamps.append(key_hlc(center_key))
     return max(stamps, default="")
 
 
@@ -113,7 +116,7 @@ def load_summary(connection: sqlite3.Connection, transaction_id: str) -> Summary
         recorded_at_ms=recorded,
         required=decode_required(required),
         center_key=center_key,
-        center_status=_CENTER_STATUS.get(center_key[:1], ""),
+        center_status=center_status_of(center_key),
         lanes=lanes,
         latest_hlc=max(latest or "", implied),
     )
@@ -246,22 +249,32 @@ def apply_to_projection(
         txn,
         before,
         after,
-        owner_of=owner_of or _owner_from_file(connection),
+        owner_of=owner_of or newest_owner_of(connection),
         now_ms=now_ms,
         opening=opening,
     )
 
 
-def _owner_from_file(connection: sqlite3.Connection) -> OwnerOf:
-    """``owner_of`` of the newest catalog in the file, parsed on first use only."""
-    parsed: list[Any] = []
+def newest_owner_of(connection: sqlite3.Connection) -> OwnerOf:
+    """``owner_of`` of the newest catalog in the file, parsed on first use only. With no
+    catalog, or one that does not parse (logged), no service has an owner: the legacy
+    lane then decides alone, as ``sync_protocol.state`` does without one."""
+    parsed: list[Catalog | None] = []
 
     def owner_of(service_code: str) -> str | None:
         if not parsed:
-            row = connection.execute(
-                "SELECT body FROM catalog ORDER BY version DESC LIMIT 1"
-            ).fetchone()
-            parsed.append(None if row is None else parse_catalog(decode_json(row[0].encode())))
+            parsed.append(_newest_catalog(connection))
         return None if parsed[0] is None else parsed[0].owner_of(service_code)
 
     return owner_of
+
+
+def _newest_catalog(connection: sqlite3.Connection) -> Catalog | None:
+    row = connection.execute("SELECT body FROM catalog ORDER BY version DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    try:
+        return parse_catalog(decode_json(row[0].encode("utf-8")))
+    except SyncError:
+        log.warning("the installed catalog does not parse; legacy transactions keep no owner")
+        return None

@@ -9,7 +9,6 @@ processes without lost updates.
 from __future__ import annotations
 
 import itertools
-import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,14 +17,13 @@ from typing import Any, Final
 
 from sqlite_utils import Database, Migrations
 
-from edge_node.projection import OwnerOf, projection_columns
-from sync_protocol import Catalog, HlcStamp, SyncError, decode_json, parse_catalog
+from edge_node.projection import newest_owner_of, projection_columns
+from sync_protocol import Catalog, HlcStamp
 from sync_protocol.state import Summary, fold_wire
 
 __all__ = ["LAST_STAMP_SQL", "PRAGMAS", "Store", "migrations"]
 
 migrations = Migrations("edge_node")
-log = logging.getLogger(__name__)
 
 
 @migrations()
@@ -200,7 +198,7 @@ def _recompute_projection(connection: sqlite3.Connection) -> None:
     """Refold every transaction from its events' clear columns (m004), a page of
     transactions at a time: each page is read in full before it is written, so no read
     runs over rows being changed, and memory stays bounded however large the file."""
-    owner_of = _newest_owner_of(connection)
+    owner_of = newest_owner_of(connection)
     after = ""
     while True:
         page = connection.execute(
@@ -247,20 +245,6 @@ def _recompute_projection(connection: sqlite3.Connection) -> None:
         )
         connection.executemany("INSERT INTO approvals VALUES (?, ?, ?, ?, ?)", lanes)
         after = page[-1][0]
-
-
-def _newest_owner_of(connection: sqlite3.Connection) -> OwnerOf | None:
-    """``owner_of`` of the newest installed catalog, or None (none held, or unreadable:
-    the legacy lane then decides alone, as ``sync_protocol.state`` does without one)."""
-    row = connection.execute("SELECT body FROM catalog ORDER BY version DESC LIMIT 1").fetchone()
-    if row is None:
-        return None
-    try:
-        catalog = parse_catalog(decode_json(row[0].encode("utf-8")))
-    except SyncError:
-        log.warning("the installed catalog does not parse; legacy transactions keep no owner")
-        return None
-    return catalog.owner_of
 
 
 # The node's last stamp as one SQL expression (see ``Store.last_stamp``), so that capture

@@ -53,9 +53,11 @@ __all__ = [
     "State",
     "Summary",
     "TransactionState",
+    "center_status_of",
     "derive_state",
     "event_key",
     "fold_wire",
+    "key_hlc",
     "lane_of",
     "lane_state",
     "merge_events",
@@ -92,6 +94,20 @@ def event_key(rank: int, hlc: str, event_id: str) -> str:
     return f"{rank}|{hlc}|{event_id}"
 
 
+def key_hlc(key: str) -> str:
+    """The stamp in an :func:`event_key`."""
+    return key[_HLC]
+
+
+_CENTER_STATUS_BY_RANK: Final = {str(rank): status for status, rank in CENTER_PRECEDENCE.items()}
+
+
+def center_status_of(key: str) -> str:
+    """The center lane's status (created, cancelled, delivered) its key names; '' for
+    no key (as ``Summary.center_status`` holds it)."""
+    return _CENTER_STATUS_BY_RANK.get(key[:1], "")
+
+
 @dataclass(frozen=True, slots=True)
 class Lane:
     """One agency's part of a transaction: the event that decides it, by key."""
@@ -108,7 +124,7 @@ class Lane:
 
     @property
     def hlc(self) -> str:
-        return self.key[_HLC]
+        return key_hlc(self.key)
 
     @property
     def event_id(self) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from sync_protocol.errors import WorkflowError
 from sync_protocol.records import CENTER_STATUSES, DECISION
-from sync_protocol.state import Lane, Summary, lane_of, lane_state, required_of
+from sync_protocol.state import Lane, Summary, key_hlc, lane_of, lane_state, required_of
 
 __all__ = ["AGENCY_DECISIONS", "check_agency_decision", "check_center_event"]
 
@@ -39,7 +39,7 @@ def _counts(hlc: str, as_of: str | None) -> bool:
 
 
 def _closed_by_center(summary: Summary, as_of: str | None) -> bool:
-    return summary.center_status in _CLOSED and _counts(summary.center_key[2:63], as_of)
+    return summary.center_status in _CLOSED and _counts(key_hlc(summary.center_key), as_of)
 
 
 def _lanes(

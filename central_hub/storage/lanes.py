@@ -10,12 +10,12 @@ on every write so that they can be indexed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any
 
 from sync_protocol.state import (
-    CENTER_PRECEDENCE,
     Lane,
     Summary,
+    center_status_of,
     lane_of,
     lane_state,
     overall_status,
@@ -29,8 +29,6 @@ __all__ = [
     "summary_from_rows",
     "transaction_values",
 ]
-
-_CENTER_STATUS_BY_RANK: Final = {str(rank): status for status, rank in CENTER_PRECEDENCE.items()}
 
 
 def join_agencies(agencies: tuple[str, ...] | None) -> str | None:
@@ -55,7 +53,7 @@ def summary_from_rows(
         recorded_at_ms=transaction["recorded_at_ms"],
         required=split_agencies(transaction["required_agencies"]),
         center_key=key,
-        center_status=_CENTER_STATUS_BY_RANK.get(key[:1], ""),
+        center_status=center_status_of(key),
         lanes={
             row["agency_code"]: Lane(row["lane_key"], row["outcome"], row["at_ms"])
             for row in lanes
