@@ -78,13 +78,18 @@ def transaction_values(summary: Summary, owner: str | None) -> dict[str, Any]:
 
 
 def lane_rows(
-    transaction_id: str, center_id: str, summary: Summary, owner: str | None
+    transaction_id: str,
+    center_id: str,
+    summary: Summary,
+    owner: str | None,
+    status: str | None = None,
 ) -> list[dict[str, Any]]:
     """The ``approvals`` rows of a transaction: every lane with an event, and every
     required agency. A required lane is in its agency's queue while it is pending and
     the transaction is in review: since it was recorded, or since the center's answer
-    to an information request."""
-    status = overall_status(summary, owner)
+    to an information request. ``status``: ``overall_status`` of the summary, if the
+    caller has it."""
+    status = status or overall_status(summary, owner)
     required = set(required_of(summary, owner))
     rows = []
     for agency in sorted(required | set(summary.lanes)):

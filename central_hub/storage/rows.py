@@ -90,14 +90,15 @@ def projection_rows(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The ``transactions`` row and ``approvals`` rows of a transaction whose events fold
     to ``summary`` (``owner``: its service's owning agency, see ``lanes``)."""
+    values = transaction_values(summary, owner)
     row = {
         "transaction_id": transaction_id,
         "center_id": center_id,
         "fee_piasters": fee_piasters,
         "updated_at_ms": now_ms,
-        **transaction_values(summary, owner),
+        **values,
     }
-    return row, lane_rows(transaction_id, center_id, summary, owner)
+    return row, lane_rows(transaction_id, center_id, summary, owner, values["status"])
 
 
 def opening_rows(
